@@ -1,0 +1,248 @@
+"""The instance home: where it is, what its esync.toml says, and the folders under it.
+
+Every process of an instance (web, sync service, worker, beat, the CLI) reads the same home.
+The settings that the manual keeps in web.config live in `HOME/esync.toml` with plain names;
+an unknown or malformed key stops start-up with a message naming the key, because a typo in
+`can_initiate` silently ignored is how a production server ends up pushing to staging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CONFIG_FILE = "esync.toml"
+SECRET_KEY_FILE = "secret_key"
+HOME_ENV = "ESYNC_HOME"
+
+BACKUP_MODES = ("none", "initial", "every")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class InstanceConfigError(Exception):
+    """The instance home or its esync.toml cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    mode: str = "none"
+    folder: str = "backups"
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    """What esync.toml holds, validated. Paths are resolved against the home."""
+
+    home: Path
+    name: str
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    sync_host: str = "127.0.0.1"
+    sync_port: int = 8732
+    database_url: str = ""
+    broker_url: str = ""
+    time_zone: str = "UTC"
+    esync_enabled: bool = True
+    force_reinit: bool = False
+    can_initiate: bool = True
+    is_staging_server: bool = False
+    disable_web_alerts: bool = False
+    order_processing_disabled: bool = False
+    load_balanced: bool = False
+    backup: BackupSettings = field(default_factory=BackupSettings)
+
+    @property
+    def site_root(self) -> Path:
+        return self.home / "siteroot"
+
+    @property
+    def backup_folder(self) -> Path:
+        folder = Path(self.backup.folder)
+        return folder if folder.is_absolute() else self.home / folder
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.home / "broker"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "esync.sqlite3"
+
+    @property
+    def queue_name(self) -> str:
+        """A Celery queue name no other home shares, even on a shared Redis."""
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:10]
+        return f"esync.{self.name}.{digest}"
+
+
+# key -> (type, check, description for the error message)
+_SCALAR_KEYS: dict[str, tuple[type, object, str]] = {
+    "name": (str, lambda v: bool(NAME_PATTERN.match(v)), "a name of letters, digits, _ . -"),
+    "web_host": (str, lambda v: bool(v.strip()), "a host name or address"),
+    "web_port": (int, lambda v: 1 <= v <= 65535, "a port number (1-65535)"),
+    "sync_host": (str, lambda v: bool(v.strip()), "a host name or address"),
+    "sync_port": (int, lambda v: 1 <= v <= 65535, "a port number (1-65535)"),
+    "database_url": (str, lambda v: True, "a database URL or an empty string"),
+    "broker_url": (str, lambda v: True, "a Celery broker URL or an empty string"),
+    "time_zone": (str, lambda v: _is_time_zone(v), "an IANA time zone such as Europe/Paris"),
+    "esync_enabled": (bool, lambda v: True, "true or false"),
+    "force_reinit": (bool, lambda v: True, "true or false"),
+    "can_initiate": (bool, lambda v: True, "true or false"),
+    "is_staging_server": (bool, lambda v: True, "true or false"),
+    "disable_web_alerts": (bool, lambda v: True, "true or false"),
+    "order_processing_disabled": (bool, lambda v: True, "true or false"),
+    "load_balanced": (bool, lambda v: True, "true or false"),
+}
+_BACKUP_KEYS: dict[str, tuple[type, object, str]] = {
+    "mode": (str, lambda v: v in BACKUP_MODES, "one of none, initial, every"),
+    "folder": (str, lambda v: bool(v.strip()), "a folder path"),
+}
+
+
+def _is_time_zone(value: str) -> bool:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _check(section: str, key: str, value: object, spec: tuple[type, object, str]) -> object:
+    expected, check, description = spec
+    where = f"{section}.{key}" if section else key
+    # bool is a subclass of int: `web_port = true` must not pass as 1.
+    if type(value) is not expected or not check(value):  # type: ignore[operator]
+        raise InstanceConfigError(
+            f"esync.toml: '{where}' must be {description}, got {value!r}"
+        )
+    return value
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """The home from the argument or ESYNC_HOME, as an absolute path."""
+    chosen = home or os.environ.get(HOME_ENV)
+    if not chosen:
+        raise InstanceConfigError(
+            "No instance home: pass --home HOME or set ESYNC_HOME "
+            "(create one with `esync init HOME --name NAME`)."
+        )
+    return Path(chosen).expanduser().resolve()
+
+
+def load_config(home: Path) -> InstanceConfig:
+    """Read and validate HOME/esync.toml."""
+    path = home / CONFIG_FILE
+    if not path.is_file():
+        raise InstanceConfigError(
+            f"{path} not found: is {home} an esync home? Create one with "
+            f"`esync init {home} --name NAME`."
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise InstanceConfigError(f"esync.toml is not valid TOML: {error}") from error
+    return parse_config(home, raw)
+
+
+def parse_config(home: Path, raw: dict) -> InstanceConfig:
+    values: dict[str, object] = {}
+    backup: dict[str, object] = {}
+    for key, value in raw.items():
+        if key == "backup":
+            if not isinstance(value, dict):
+                raise InstanceConfigError("esync.toml: 'backup' must be a [backup] table")
+            for sub_key, sub_value in value.items():
+                if sub_key not in _BACKUP_KEYS:
+                    raise InstanceConfigError(
+                        f"esync.toml: unknown setting 'backup.{sub_key}' "
+                        f"(known: {', '.join(_BACKUP_KEYS)})"
+                    )
+                backup[sub_key] = _check("backup", sub_key, sub_value, _BACKUP_KEYS[sub_key])
+        elif key in _SCALAR_KEYS:
+            values[key] = _check("", key, value, _SCALAR_KEYS[key])
+        else:
+            raise InstanceConfigError(
+                f"esync.toml: unknown setting '{key}' (known: "
+                f"{', '.join([*_SCALAR_KEYS, 'backup'])})"
+            )
+    if "name" not in values:
+        raise InstanceConfigError("esync.toml: 'name' is required")
+    if values.get("web_port", 8000) == values.get("sync_port", 8732):
+        raise InstanceConfigError("esync.toml: 'web_port' and 'sync_port' must differ")
+    return InstanceConfig(home=home, backup=BackupSettings(**backup), **values)  # type: ignore[arg-type]
+
+
+def render_config(config: InstanceConfig) -> str:
+    """esync.toml text for a config, with a comment per setting."""
+
+    def toml_value(value: object) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value)
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    c = config
+    lines = [
+        "# esync instance settings. Unknown or malformed keys stop start-up.",
+        f"name = {toml_value(c.name)}",
+        f"web_host = {toml_value(c.web_host)}",
+        f"web_port = {toml_value(c.web_port)}",
+        f"sync_host = {toml_value(c.sync_host)}",
+        f"sync_port = {toml_value(c.sync_port)}",
+        "# Empty: SQLite under this home. The DATABASE_URL environment variable overrides.",
+        f"database_url = {toml_value(c.database_url)}",
+        "# Empty: an embedded broker under this home. CELERY_BROKER_URL overrides.",
+        f"broker_url = {toml_value(c.broker_url)}",
+        f"time_zone = {toml_value(c.time_zone)}",
+        "# Editors' Synchronize menus for content and folders.",
+        f"esync_enabled = {toml_value(c.esync_enabled)}",
+        "# Allow Force Initial Sync onto this instance.",
+        f"force_reinit = {toml_value(c.force_reinit)}",
+        "# false: a server outside the firewall that only answers.",
+        f"can_initiate = {toml_value(c.can_initiate)}",
+        f"is_staging_server = {toml_value(c.is_staging_server)}",
+        f"disable_web_alerts = {toml_value(c.disable_web_alerts)}",
+        f"order_processing_disabled = {toml_value(c.order_processing_disabled)}",
+        f"load_balanced = {toml_value(c.load_balanced)}",
+        "",
+        "[backup]",
+        "# none | initial | every: back up the destination database before a sync.",
+        f"mode = {toml_value(c.backup.mode)}",
+        f"folder = {toml_value(c.backup.folder)}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Create a file readable by the owner only (0600), without a window where it is not."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def read_or_create_secret_key(home: Path) -> str:
+    path = home / SECRET_KEY_FILE
+    if not path.exists():
+        write_private_file(path, secrets.token_urlsafe(50).encode())
+    return path.read_text().strip()

@@ -1,0 +1,103 @@
+"""`esync init`: create an instance home, its database and its first administrator."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from esync_site.database_url import parse_database_url
+from esync_site.instance import (
+    CONFIG_FILE,
+    SECRET_KEY_FILE,
+    InstanceConfig,
+    InstanceConfigError,
+    parse_config,
+    read_or_create_secret_key,
+    render_config,
+)
+
+
+@dataclass(frozen=True)
+class AdminAccount:
+    username: str
+    password: str
+    generated: bool = False
+
+    @classmethod
+    def parse(cls, spec: str | None) -> AdminAccount:
+        if not spec:
+            return cls("admin", secrets.token_urlsafe(12), generated=True)
+        username, sep, password = spec.partition(":")
+        if not sep or not username.strip() or not password:
+            raise InstanceConfigError("--admin takes USER:PASSWORD, e.g. --admin admin:s3cret-pass")
+        return cls(username.strip(), password)
+
+
+def plan_home(
+    home: Path, name: str, db_url: str | None, web_port: int | None, sync_port: int | None
+) -> InstanceConfig:
+    """Validate the init arguments without touching the disk."""
+    if (home / CONFIG_FILE).exists():
+        raise InstanceConfigError(f"{home} is already an esync home ({CONFIG_FILE} exists).")
+    if home.exists() and not home.is_dir():
+        raise InstanceConfigError(f"{home} exists and is not a folder.")
+    if db_url:
+        parse_database_url(db_url)
+    raw: dict[str, object] = {"name": name}
+    if db_url:
+        raw["database_url"] = db_url
+    if web_port is not None:
+        raw["web_port"] = web_port
+    if sync_port is not None:
+        raw["sync_port"] = sync_port
+    return parse_config(home, raw)
+
+
+def create_home_files(config: InstanceConfig) -> None:
+    """Folders, esync.toml and the secret key. The database comes after, in Django."""
+    from cms.site_root import create_site_root
+
+    home = config.home
+    home.mkdir(parents=True, exist_ok=True)
+    for folder in (config.state_dir, config.backup_folder,
+                   *(config.broker_dir / sub for sub in ("queue", "processed", "control"))):
+        folder.mkdir(parents=True, exist_ok=True)
+    config.keys_dir.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(config.keys_dir, 0o700)
+    create_site_root(config.site_root)
+    read_or_create_secret_key(home)
+    (home / CONFIG_FILE).write_text(render_config(config), encoding="utf-8")
+
+
+def remove_home_files(config: InstanceConfig) -> None:
+    """Undo a failed init far enough that `esync init` can be run again."""
+    for name in (CONFIG_FILE, SECRET_KEY_FILE):
+        (config.home / name).unlink(missing_ok=True)
+    config.sqlite_path.unlink(missing_ok=True)
+
+
+def initialize_database(admin: AdminAccount) -> None:
+    """Run inside the instance's Django: migrate, identity, roles, first administrator."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+    from django.core.management import call_command
+
+    from cms.roles import ADMINISTRATORS, ensure_groups
+    from relationships.id_ranges import apply_id_range
+    from relationships.server_identity import get_server_info
+
+    user_model = get_user_model()
+    try:
+        validate_password(admin.password, user_model(username=admin.username))
+    except ValidationError as error:
+        raise InstanceConfigError("Administrator password: " + " ".join(error.messages)) from error
+    call_command("migrate", interactive=False, verbosity=0)
+    get_server_info()
+    apply_id_range()
+    ensure_groups()
+    user = user_model.objects.create_superuser(admin.username, email="", password=admin.password)
+    user.groups.add(Group.objects.get(name=ADMINISTRATORS))

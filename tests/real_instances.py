@@ -1,0 +1,114 @@
+"""Real esync instances for tests: each its own home, database and processes, driven by `esync`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ADMIN_PASSWORD = "instance-admin-pass"
+ESYNC = [str(Path(sys.executable).parent / "esync")]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def child_environment() -> dict[str, str]:
+    """What an instance process sees: nothing of the test process's own instance."""
+    env = dict(os.environ)
+    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "ESYNC_HOME", "ESYNC_TEST_HOME_READY",
+                "DJANGO_SETTINGS_MODULE"):
+        env.pop(key, None)
+    return env
+
+
+def run_esync(*arguments: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([*ESYNC, *arguments], capture_output=True, text=True,
+                          env=child_environment(), timeout=timeout)
+
+
+def wait_for_http(url: str, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@dataclass
+class RealInstance:
+    home: Path
+    name: str
+    web_port: int
+    sync_port: int
+
+    def esync(self, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = run_esync("--home", str(self.home), *arguments)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"esync {' '.join(arguments)} exited {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def python(self, code: str) -> str:
+        """Run Python inside this instance's Django and return what it printed."""
+        return self.esync("manage", "shell", "-c", code).stdout
+
+    def info(self) -> dict:
+        return json.loads(self.esync("info", "--json").stdout)
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @contextmanager
+    def serving(self) -> Iterator[subprocess.Popen]:
+        """`esync serve` running; stopped with Ctrl-C (SIGINT) at the end."""
+        process = subprocess.Popen([*ESYNC, "--home", str(self.home), "serve"],
+                                   env=child_environment(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for_http(f"{self.web_url}/accounts/login/")
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def create_instance(root: Path, name: str, database_url: str | None = None) -> RealInstance:
+    instance = RealInstance(home=root / name, name=name, web_port=free_port(),
+                            sync_port=free_port())
+    arguments = ["init", str(instance.home), "--name", name,
+                 "--web-port", str(instance.web_port), "--sync-port", str(instance.sync_port),
+                 "--admin", f"admin:{ADMIN_PASSWORD}"]
+    if database_url:
+        arguments += ["--db", database_url]
+    result = run_esync(*arguments)
+    if result.returncode != 0:
+        raise AssertionError(f"esync init failed:\n{result.stdout}\n{result.stderr}")
+    return instance
