@@ -72,7 +72,7 @@ class RealInstance:
 
     def python(self, code: str) -> str:
         """Run Python inside this instance's Django and return what it printed."""
-        return self.esync("manage", "shell", "-c", code).stdout
+        return self.esync("manage", "shell", "--no-imports", "-c", code).stdout
 
     def info(self) -> dict:
         return json.loads(self.esync("info", "--json").stdout)
@@ -82,14 +82,17 @@ class RealInstance:
         return f"http://127.0.0.1:{self.web_port}"
 
     @contextmanager
-    def serving(self) -> Iterator[subprocess.Popen]:
+    def serving(self) -> Iterator[Served]:
         """`esync serve` running; stopped with Ctrl-C (SIGINT) at the end."""
-        process = subprocess.Popen([*ESYNC, "--home", str(self.home), "serve"],
-                                   env=child_environment(), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        log_path = self.home / "state" / "serve-under-test.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen([*ESYNC, "--home", str(self.home), "serve"],
+                                       env=child_environment(), stdout=log,
+                                       stderr=subprocess.STDOUT, text=True)
+        served = Served(process, log_path)
         try:
             wait_for_http(f"{self.web_url}/accounts/login/")
-            yield process
+            yield served
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
@@ -98,6 +101,25 @@ class RealInstance:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+@dataclass
+class Served:
+    """A running `esync serve` and what it has printed so far."""
+
+    process: subprocess.Popen
+    log_path: Path
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not printed; output so far:\n{self.output()}")
+            time.sleep(0.2)
+        return self.output()
 
 
 def create_instance(root: Path, name: str, database_url: str | None = None) -> RealInstance:

@@ -64,3 +64,16 @@ def scratch_postgres_database() -> Iterator[str]:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
+
+
+REDIS_URL = os.environ.get("ESYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def require_redis() -> None:
+    import redis
+
+    try:
+        reachable = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        reachable = False
+    require(reachable, f"Redis at {REDIS_URL}")
