@@ -20,6 +20,8 @@ def run_worker() -> int:
     _ensure_broker_folders()
     app.worker_main([
         "worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4",
+        # One worker per instance: nothing to mingle or gossip with, and both slow start/stop.
+        "--without-mingle", "--without-gossip",
         f"--hostname=esync-{settings.ESYNC.name}@%h",
     ])
     return 0

@@ -42,6 +42,7 @@ class InstanceConfig:
     name: str
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
     sync_host: str = "127.0.0.1"
     sync_port: int = 8732
     database_url: str = ""
@@ -93,6 +94,8 @@ _SCALAR_KEYS: dict[str, tuple[type, object, str]] = {
     "name": (str, lambda v: bool(NAME_PATTERN.match(v)), "a name of letters, digits, _ . -"),
     "web_host": (str, lambda v: bool(v.strip()), "a host name or address"),
     "web_port": (int, lambda v: 1 <= v <= 65535, "a port number (1-65535)"),
+    "allowed_hosts": (list, lambda v: all(isinstance(h, str) and h.strip() for h in v),
+                      "a list of host names the Workarea answers to"),
     "sync_host": (str, lambda v: bool(v.strip()), "a host name or address"),
     "sync_port": (int, lambda v: 1 <= v <= 65535, "a port number (1-65535)"),
     "database_url": (str, lambda v: True, "a database URL or an empty string"),
@@ -175,6 +178,8 @@ def parse_config(home: Path, raw: dict) -> InstanceConfig:
                 backup[sub_key] = _check("backup", sub_key, sub_value, _BACKUP_KEYS[sub_key])
         elif key in _SCALAR_KEYS:
             values[key] = _check("", key, value, _SCALAR_KEYS[key])
+            if isinstance(values[key], list):
+                values[key] = tuple(values[key])
         else:
             raise InstanceConfigError(
                 f"esync.toml: unknown setting '{key}' (known: "
@@ -195,6 +200,8 @@ def render_config(config: InstanceConfig) -> str:
             return "true" if value else "false"
         if isinstance(value, int):
             return str(value)
+        if isinstance(value, tuple | list):
+            return "[" + ", ".join(toml_value(v) for v in value) + "]"
         return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     c = config
@@ -203,6 +210,8 @@ def render_config(config: InstanceConfig) -> str:
         f"name = {toml_value(c.name)}",
         f"web_host = {toml_value(c.web_host)}",
         f"web_port = {toml_value(c.web_port)}",
+        "# Host names the Workarea answers to (add the public name when it has one).",
+        f"allowed_hosts = {toml_value(c.allowed_hosts)}",
         f"sync_host = {toml_value(c.sync_host)}",
         f"sync_port = {toml_value(c.sync_port)}",
         "# Empty: SQLite under this home. The DATABASE_URL environment variable overrides.",

@@ -16,6 +16,7 @@ from esync_site.instance import (
     parse_config,
     read_or_create_secret_key,
     render_config,
+    write_private_file,
 )
 
 
@@ -68,6 +69,10 @@ def create_home_files(config: InstanceConfig) -> None:
     os.chmod(config.keys_dir, 0o700)
     create_site_root(config.site_root)
     read_or_create_secret_key(home)
+    if not config.database_url and not config.sqlite_path.exists():
+        # The database holds password hashes: owner-only, and SQLite gives its -wal and -shm
+        # files the same mode.
+        write_private_file(config.sqlite_path, b"")
     (home / CONFIG_FILE).write_text(render_config(config), encoding="utf-8")
 
 

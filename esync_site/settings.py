@@ -25,7 +25,9 @@ except InstanceConfigError as error:
 ESYNC_HOME = ESYNC.home
 SECRET_KEY = read_or_create_secret_key(ESYNC_HOME)
 DEBUG = os.environ.get("ESYNC_DEBUG") == "1"
-ALLOWED_HOSTS = ["*"]  # served on the instance's own address; the admin decides exposure.
+ALLOWED_HOSTS = [*ESYNC.allowed_hosts]
+if ESYNC.web_host not in ("0.0.0.0", "::", *ALLOWED_HOSTS):
+    ALLOWED_HOSTS.append(ESYNC.web_host)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

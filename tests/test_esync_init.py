@@ -19,6 +19,7 @@ def test_init_creates_the_home_the_site_root_and_an_administrator(real_instances
         assert (home / "siteroot" / folder).is_dir(), folder
     assert (home / "siteroot" / "templates" / "page.html").is_file()
     assert stat.S_IMODE(os.stat(home / "secret_key").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(home / "esync.sqlite3").st_mode) == 0o600
     assert stat.S_IMODE(os.stat(home / "keys").st_mode) == 0o700
     admins = json.loads(staging.python(
         "import json; from cms.models import User; "

@@ -18,7 +18,8 @@ HOME = Path("/srv/esync/staging")
 
 def test_written_settings_read_back_the_same(tmp_path):
     config = InstanceConfig(home=tmp_path, name="staging", web_port=8100, sync_port=8800,
-                            can_initiate=False, force_reinit=True)
+                            can_initiate=False, force_reinit=True,
+                            allowed_hosts=("staging.example.com", "127.0.0.1"))
     (tmp_path / "esync.toml").write_text(render_config(config))
     assert load_config(tmp_path) == config
 
@@ -44,6 +45,8 @@ def test_the_manual_settings_have_plain_names():
     ({"name": "a", "esync_enabled": "yes"}, "'esync_enabled'"),
     ({"name": "a", "backup": {"mode": "sometimes"}}, "'backup.mode'"),
     ({"name": "a", "time_zone": "Mars/Olympus"}, "'time_zone'"),
+    ({"name": "a", "allowed_hosts": "example.com"}, "'allowed_hosts'"),
+    ({"name": "a", "allowed_hosts": [""]}, "'allowed_hosts'"),
     ({"name": "../etc"}, "'name'"),
     ({"web_port": 8000}, "'name'"),
 ])
