@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,37 @@ def prepare(base: Path) -> None:
                                   "--password", DEMO_PASSWORD), env=env, check=True)
 
 
+def _wait_until_answering(servers: list[subprocess.Popen], stopping, timeout: float = 90) -> bool:
+    deadline = time.monotonic() + timeout
+    pending = {i.web_port for i in DEMO_INSTANCES}
+    while pending and time.monotonic() < deadline and not stopping():
+        if any(s.poll() is not None for s in servers):
+            return False
+        for port in list(pending):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/",
+                                            timeout=2):
+                    pending.discard(port)
+            except OSError:
+                pass
+        time.sleep(0.3)
+    return not pending
+
+
+def _stop(servers: list[subprocess.Popen]) -> None:
+    for server in servers:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+    for server in servers:
+        server.wait()
+
+
+def _show_log_tails(logs: list[Path]) -> None:
+    for instance, log_path in zip(DEMO_INSTANCES, logs, strict=True):
+        tail = log_path.read_text(errors="replace").splitlines()[-15:]
+        print(f"--- {instance.name}: last lines of {log_path}", *tail, sep="\n", file=sys.stderr)
+
+
 def run_demo(base: Path, start: bool = True) -> int:
     try:
         prepare(base)
@@ -72,39 +104,44 @@ def run_demo(base: Path, start: bool = True) -> int:
         return 4
     if not start:
         return 0
-    env = instance_environment()
-    servers = [
-        subprocess.Popen(_esync("--home", str(i.home(base)), "serve"), env=env,
-                         start_new_session=True)
-        for i in DEMO_INSTANCES
-    ]
-    print("\nesync demo is starting:")
-    for instance in DEMO_INSTANCES:
-        print(f"  {instance.name:<11} http://127.0.0.1:{instance.web_port}/  "
-              f"(sync port {instance.sync_port}, home {instance.home(base)})")
-    print(f"  sign in as admin / {DEMO_PASSWORD} (also jsmith = editor, syncadmin = "
-          "Synchronization Admin, same password)")
-    print("  Ctrl-C stops both.\n", flush=True)
-    stopping = False
+    stop_requested = False
 
     def request_stop(signum, frame):
-        nonlocal stopping
-        stopping = True
+        nonlocal stop_requested
+        stop_requested = True
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    env = instance_environment()
+    servers: list[subprocess.Popen] = []
+    logs = [i.home(base) / "state" / "serve.log" for i in DEMO_INSTANCES]
     try:
-        while not stopping and all(s.poll() is None for s in servers):
+        for instance, log_path in zip(DEMO_INSTANCES, logs, strict=True):
+            with open(log_path, "a") as log:
+                servers.append(subprocess.Popen(
+                    _esync("--home", str(instance.home(base)), "serve"), env=env,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                ))
+        print("Starting staging and production …", flush=True)
+        if not _wait_until_answering(servers, lambda: stop_requested):
+            if stop_requested:
+                return 0
+            _show_log_tails(logs)
+            print("esync demo: the instances did not come up; see above.", file=sys.stderr)
+            return 4
+        print("\nesync demo is running:")
+        for instance, log_path in zip(DEMO_INSTANCES, logs, strict=True):
+            print(f"  {instance.name:<11} http://127.0.0.1:{instance.web_port}/  "
+                  f"(sync port {instance.sync_port}; log {log_path})")
+        print(f"  sign in as admin / {DEMO_PASSWORD} (also jsmith = editor, syncadmin = "
+              "Synchronization Admin, same password)")
+        print("  Ctrl-C stops both.\n", flush=True)
+        while not stop_requested and all(s.poll() is None for s in servers):
             time.sleep(0.5)
     finally:
-        for server in servers:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-        for server in servers:
-            server.wait()
-    failed = [i.name for i, s in zip(DEMO_INSTANCES, servers, strict=True) if s.returncode]
-    if failed and not stopping:
-        print(f"esync demo: {', '.join(failed)} stopped unexpectedly; see the messages above.",
-              file=sys.stderr)
+        _stop(servers)
+    if not stop_requested:
+        _show_log_tails(logs)
+        print("esync demo: an instance stopped unexpectedly; see above.", file=sys.stderr)
         return 4
     return 0

@@ -61,7 +61,7 @@ def test_server_information_shows_identity_and_range(client, administrator):
     page = client.get(reverse("sync:server_info")).content.decode()
     info = get_server_info()
     assert str(info.server_id) in page
-    assert "1 – 1000000000000" in page
+    assert "1 – 1,000,000,000,000" in page
     assert "not assigned yet" in page
 
 

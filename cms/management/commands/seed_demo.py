@@ -11,5 +11,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, password: str, **options):
         result = seed_sample_site(password)
-        self.stdout.write(f"sample site: {result['created']} content items created, "
-                          f"{result['content']} in all")
+        if result["created"]:
+            self.stdout.write(f"Sample site created: {result['created']} content items.")
+        else:
+            self.stdout.write(f"Sample site already there ({result['content']} content items).")
