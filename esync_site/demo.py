@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esync_site.instance import CONFIG_FILE
+from esync_site.stop_request import StopRequest
 
 DEMO_PASSWORD = "esync-demo"  # shown on screen: a demo on loopback, not a deployment
 
@@ -65,10 +66,12 @@ def prepare(base: Path) -> None:
                                   "--password", DEMO_PASSWORD), env=env, check=True)
 
 
-def _wait_until_answering(servers: list[subprocess.Popen], stopping, timeout: float = 90) -> bool:
+def _wait_until_answering(
+    servers: list[subprocess.Popen], stopping: StopRequest, timeout: float = 90
+) -> bool:
     deadline = time.monotonic() + timeout
     pending = {i.web_port for i in DEMO_INSTANCES}
-    while pending and time.monotonic() < deadline and not stopping():
+    while pending and time.monotonic() < deadline and not stopping:
         if any(s.poll() is not None for s in servers):
             return False
         for port in list(pending):
@@ -104,14 +107,7 @@ def run_demo(base: Path, start: bool = True) -> int:
         return 4
     if not start:
         return 0
-    stop_requested = False
-
-    def request_stop(signum, frame):
-        nonlocal stop_requested
-        stop_requested = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop_requested = StopRequest()
     env = instance_environment()
     servers: list[subprocess.Popen] = []
     logs = [i.home(base) / "state" / "serve.log" for i in DEMO_INSTANCES]
@@ -123,7 +119,7 @@ def run_demo(base: Path, start: bool = True) -> int:
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 ))
         print("Starting staging and production …", flush=True)
-        if not _wait_until_answering(servers, lambda: stop_requested):
+        if not _wait_until_answering(servers, stop_requested):
             if stop_requested:
                 return 0
             _show_log_tails(logs)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from esync_site.stop_request import StopRequest
+
 PARTS = ("web", "worker", "beat")
 GRACE_SECONDS = 15
 MAX_CRASHES, CRASH_WINDOW_SECONDS = 3, 60
@@ -95,14 +97,7 @@ def serve(home: Path, parts: tuple[str, ...] = PARTS) -> int:
         Child(part, [sys.executable, "-m", "esync_site.cli", "--home", str(home), part])
         for part in parts
     ]
-    stopping = False
-
-    def request_stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stopping = StopRequest()
     for child in children:
         child.start()
     print(f"esync {config.name}: Workarea at http://{config.web_host}:{config.web_port}/ "
@@ -125,7 +120,7 @@ def serve(home: Path, parts: tuple[str, ...] = PARTS) -> int:
                     print(f"esync {config.name}: {child.part} failed {MAX_CRASHES} times within "
                           f"{CRASH_WINDOW_SECONDS}s; stopping the instance.", file=sys.stderr,
                           flush=True)
-                    exit_code, stopping = 4, True
+                    exit_code, stopping.requested = 4, True
                 else:
                     print(f"esync {config.name}: restarting {child.part}", file=sys.stderr,
                           flush=True)
