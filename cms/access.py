@@ -23,20 +23,31 @@ def workarea_required(view):
     return wrapper
 
 
-def sync_admin_required(view):
-    """Administrators and the Synchronization Admin role only (the manual's requirement)."""
+def _role_required(check, allowed: tuple[str, ...], refusal: str):
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not check(request.user):
+                raise PermissionDenied(refusal)
+            return view(request, *args, **kwargs)
 
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not roles.can_administer_sync(request.user):
-            raise PermissionDenied(
-                "Only Administrators and Synchronization Admins can open this screen."
-            )
-        return view(request, *args, **kwargs)
+        wrapper.allowed_roles = allowed  # tests enumerate the guarded URLs by this
+        return wrapper
 
-    wrapper.requires_sync_admin = True  # tests enumerate the URLs guarded this way
-    return wrapper
+    return decorator
+
+
+# Administrators and the Synchronization Admin role (the manual's requirement for sync screens).
+sync_admin_required = _role_required(
+    roles.can_administer_sync, (roles.ADMINISTRATORS, roles.SYNCHRONIZATION_ADMIN),
+    "Only Administrators and Synchronization Admins can open this screen.",
+)
+# Administrators only: the Security Configurator holds the keys to every peer's trust.
+administrator_required = _role_required(
+    roles.is_administrator, (roles.ADMINISTRATORS,),
+    "Only Administrators can open this screen.",
+)
 
 
 def workarea_context(request) -> dict:
@@ -46,4 +57,5 @@ def workarea_context(request) -> dict:
     return {
         "instance_name": settings.ESYNC.name,
         "can_administer_sync": bool(user) and roles.can_administer_sync(user),
+        "user_is_administrator": bool(user) and roles.is_administrator(user),
     }

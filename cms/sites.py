@@ -26,4 +26,5 @@ def default_site() -> Site:
 
 
 def list_sites() -> list[Site]:
-    return [default_site()]
+    """Sites that can take part in a sync: those whose site root folder exists."""
+    return [site for site in (default_site(),) if site.site_root.is_dir()]

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 from esync_site.instance import HOME_ENV, InstanceConfigError, resolve_home
+from esync_site.refusal import Refusal
 
 EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
 
 # Commands of the design's contract that later work brings. They answer clearly meanwhile.
 NOT_YET_SUPPORTED = {
-    "certs": "the Security Configurator (certificates)",
     "relationship": "sync server relationships",
     "initial-sync": "the initial sync",
     "profile": "synchronization profiles",
@@ -33,8 +33,8 @@ NOT_YET_SUPPORTED = {
 }
 
 
-class Refused(Exception):
-    """A precondition does not hold; exit code 3."""
+class Refused(Refusal):
+    """A precondition of a command does not hold; exit code 3."""
 
 
 def setup_django(home: Path) -> None:
@@ -117,6 +117,14 @@ def cmd_web(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_syncservice(args: argparse.Namespace) -> int:
+    setup_django(_home(args))
+    from esync_site.sync_service import run_sync_service
+
+    run_sync_service()
+    return EXIT_OK
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     setup_django(_home(args))
     from esync_site.celery_processes import run_worker
@@ -191,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("arguments", nargs=argparse.REMAINDER)
     p.set_defaults(handler=cmd_manage)
 
+    p = sub.add_parser("syncservice", parents=[home_option],
+                       help="run the sync service (peer API over mutual TLS) only")
+    p.set_defaults(handler=cmd_syncservice)
+
+    from certificates.commands import add_parser as add_certs_parser
+
+    add_certs_parser(sub, home_option)
+
     p = sub.add_parser("demo", help="staging + production on this machine, ready to click")
     p.add_argument("--dir", default="var/demo")
     p.add_argument("--setup-only", action="store_true",
@@ -209,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (Refused, InstanceConfigError) as error:
+    except (Refusal, InstanceConfigError) as error:
         print(f"esync: {error}", file=sys.stderr)
         return EXIT_REFUSED
+
     except KeyboardInterrupt:
         return EXIT_FAILED
 

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -64,6 +65,24 @@ def prepare(base: Path) -> None:
         if instance.seeded:
             subprocess.run(_esync("--home", str(home), "manage", "seed_demo",
                                   "--password", DEMO_PASSWORD), env=env, check=True)
+    exchange_certificates(base, env)
+
+
+def exchange_certificates(base: Path, env: dict[str, str]) -> None:
+    """What the manual's Scenario 1 installer does: each instance trusts the other."""
+    quiet = {"env": env, "check": True, "stdout": subprocess.DEVNULL}
+    for instance in DEMO_INSTANCES:
+        subprocess.run(_esync("--home", str(instance.home(base)), "certs", "generate"), **quiet)
+    with tempfile.TemporaryDirectory() as scratch:
+        staging, production = DEMO_INSTANCES
+        for exporter, applier in ((staging, production), (production, staging)):
+            folder = Path(scratch) / exporter.name
+            subprocess.run(_esync("--home", str(exporter.home(base)), "certs", "export",
+                                  str(folder)), **quiet)
+            subprocess.run(_esync("--home", str(applier.home(base)), "certs", "apply",
+                                  str(folder)), **quiet)
+    print("Certificates generated and exchanged: staging and production trust each other.",
+          flush=True)
 
 
 def _wait_until_answering(

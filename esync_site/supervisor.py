@@ -23,7 +23,7 @@ from django.conf import settings
 
 from esync_site.stop_request import StopRequest
 
-PARTS = ("web", "worker", "beat")
+PARTS = ("web", "syncservice", "worker", "beat")
 GRACE_SECONDS = 15
 MAX_CRASHES, CRASH_WINDOW_SECONDS = 3, 60
 

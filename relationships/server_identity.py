@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -32,6 +34,18 @@ def assign_server_number(number: int) -> ServerInfo:
     info.save(update_fields=["server_number", "max_id"])
     apply_id_range()
     return info
+
+
+def describe_databases() -> list[dict]:
+    """The databases a peer may sync with: this instance's own (the manual's Step 2 list)."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return [{"name": Path(settings_dict["NAME"]).stem, "vendor": "sqlite",
+                 "server": "local file"}]
+    host = settings_dict.get("HOST") or "local socket"
+    port = settings_dict.get("PORT")
+    return [{"name": settings_dict["NAME"], "vendor": connection.vendor,
+             "server": f"{host}:{port}" if port else host}]
 
 
 def describe_instance() -> dict:

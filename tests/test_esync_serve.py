@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 
 def child_pids(served) -> dict[str, int]:
     banner = served.wait_for_output("Ctrl-C stops.")
-    return {part: int(pid) for part, pid in re.findall(r"(web|worker|beat) pid (\d+)", banner)}
+    found = re.findall(r"(web|syncservice|worker|beat) pid (\d+)", banner)
+    return {part: int(pid) for part, pid in found}
 
 
 PING_WORKER = """
@@ -41,7 +42,7 @@ def test_serve_answers_on_the_web_port_and_stops_everything_on_ctrl_c(real_insta
     staging = real_instances("staging")
     with staging.serving() as server:
         pids = child_pids(server)
-        assert set(pids) == {"web", "worker", "beat"}
+        assert set(pids) == {"web", "syncservice", "worker", "beat"}
         assert wait_for_http(f"{staging.web_url}/accounts/login/") == 200
         assert wait_for_http(f"{staging.web_url}/static/esync/workarea.css") == 200
         # The worker really consumes from this instance's broker: it answers a ping.

@@ -8,16 +8,27 @@ from esync_site import sync_urls
 pytestmark = pytest.mark.django_db
 
 
-def synchronization_urls() -> list[str]:
-    """Every screen under the Synchronization menu, as the URLconf lists them today."""
-    names = [p.name for p in sync_urls.urlpatterns if isinstance(p, URLPattern)]
-    assert names, "the Synchronization URLconf lists no screens"
-    return [reverse(f"sync:{name}") for name in names]
+SAMPLE_ARGUMENTS = {"peer": [1]}
 
 
-def test_every_synchronization_screen_is_guarded_by_the_role_check():
+def synchronization_urls(role: str | None = None) -> list[str]:
+    """Every screen under the Synchronization menu (those open to `role`, if given)."""
+    urls = []
     for pattern in sync_urls.urlpatterns:
-        assert getattr(pattern.callback, "requires_sync_admin", False), pattern.name
+        if not isinstance(pattern, URLPattern):
+            continue
+        if role and role not in pattern.callback.allowed_roles:
+            continue
+        arguments = next((v for k, v in SAMPLE_ARGUMENTS.items() if k in str(pattern.pattern)),
+                         [])
+        urls.append(reverse(f"sync:{pattern.name}", args=arguments))
+    assert urls, "no Synchronization screens found"
+    return urls
+
+
+def test_every_synchronization_screen_is_guarded_by_a_role_check():
+    for pattern in sync_urls.urlpatterns:
+        assert getattr(pattern.callback, "allowed_roles", None), pattern.name
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client):
@@ -39,11 +50,30 @@ def test_a_membership_user_is_refused(client, member):
         assert client.get(url).status_code == 403, url
 
 
-@pytest.mark.parametrize("who", ["administrator", "sync_admin"])
-def test_administrators_and_synchronization_admins_get_in(client, request, who):
+@pytest.mark.parametrize("who, role", [("administrator", "Administrators"),
+                                       ("sync_admin", "Synchronization Admin")])
+def test_each_role_gets_into_its_screens_and_no_others(client, request, who, role):
+    from certificates.models import TrustedPeer
+
+    TrustedPeer.objects.create(
+        id=1, name="peer", server_id="00000000-0000-0000-0000-000000000001",
+        esync_version="0.1.0", server_cert_pem="", client_cert_pem="",
+        server_fingerprint="a", client_fingerprint="b",
+        server_not_after="2030-01-01T00:00Z", client_not_after="2030-01-01T00:00Z")
     client.force_login(request.getfixturevalue(who))
-    for url in synchronization_urls():
-        assert client.get(url).status_code == 200, url
+    allowed = synchronization_urls(role)
+    for url in allowed:
+        response = client.get(url)  # reaches the view (a POST-only action answers 405)
+        assert response.status_code in (200, 302, 405), url
+        assert "/accounts/login/" not in response.get("Location", ""), url
+    for url in set(synchronization_urls()) - set(allowed):
+        assert client.get(url).status_code == 403, url
+
+
+def test_the_security_configurator_is_for_administrators_only():
+    url = reverse("sync:security")
+    assert url in synchronization_urls("Administrators")
+    assert url not in synchronization_urls("Synchronization Admin")
 
 
 def test_the_menu_shows_synchronization_only_to_those_with_the_role(client, editor, sync_admin):

@@ -1,0 +1,89 @@
+"""The sync service: the peer API over HTTPS with client certificates required.
+
+cheroot's built-in TLS adapter verifies the client certificate against the trust store and
+hands it to Django as SSL_CLIENT_CERT. The adapter rebuilds its TLS context whenever the trust
+stamp changes (a peer applied or removed, our keys regenerated), so trust changes take effect
+on the next connection without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from django.conf import settings
+from django.db import close_old_connections
+
+from certificates.identities import IdentityMissing, identity_for
+from certificates.trust import server_context, trust_version
+from syncengine.peer_auth import SYNC_SERVICE_ENVIRON_KEY
+
+log = logging.getLogger("esync.syncservice")
+
+
+class PinnedTrustSSLAdapter(BuiltinSSLAdapter):
+    def __init__(self) -> None:
+        identity = identity_for("server")
+        super().__init__(str(identity.certificate_path), str(identity.key_path))
+        self._trust_version: str | None = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        version = trust_version()
+        if version == self._trust_version:
+            return
+        close_old_connections()
+        try:
+            self.context = server_context()
+        except (IdentityMissing, OSError, ValueError) as error:
+            log.error("Keeping the previous TLS settings: %s", error)
+            return
+        self._trust_version = version
+        log.info("TLS context loaded (trust version %s)", version or "initial")
+
+    def wrap(self, sock):
+        self._refresh()
+        return super().wrap(sock)
+
+
+def sync_service_app(environ, start_response):
+    """Django, told that the request came through the sync service."""
+    from esync_site.wsgi import application
+
+    environ[SYNC_SERVICE_ENVIRON_KEY] = "1"
+    return application(environ, start_response)
+
+
+def _wait_for_identity() -> None:
+    announced = False
+    while True:
+        try:
+            identity_for("server")
+            return
+        except IdentityMissing as missing:
+            if not announced:
+                log.warning("%s The sync service starts once it exists.", missing)
+                announced = True
+            time.sleep(2)
+
+
+def run_sync_service() -> None:
+    config = settings.ESYNC
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt  # safe_start() then stops cleanly (see web_server.py)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        _wait_for_identity()
+    except KeyboardInterrupt:
+        return
+    server = wsgi.Server((config.sync_host, config.sync_port), sync_service_app, numthreads=8,
+                         server_name=f"esync-{config.name}-sync", timeout=30)
+    server.ssl_adapter = PinnedTrustSSLAdapter()
+    log.info("Sync service of %s at https://%s:%s/esync/v1/", config.name, config.sync_host,
+             config.sync_port)
+    server.safe_start()
