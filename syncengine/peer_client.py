@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from certificates.identities import fingerprint_of_pem
+from certificates.identities import fingerprint_of_pem, identity_for
 from certificates.models import TrustedPeer
 from certificates.trust import client_context
 from syncengine.instance_clock import reported_version
@@ -105,6 +105,15 @@ class PeerClient:
         return connection
 
     def _translate(self, error: BaseException) -> PeerError:
+        translated = self._classify(error)
+        # TLS 1.3 often shows a refused client certificate as a closed connection, without
+        # the alert that says why. Our own certificate's expiry we can check ourselves.
+        if isinstance(translated, CertificateRefused) and identity_for(
+                "client", self.site).expired:
+            return CertificateExpired(self.host, self.port)
+        return translated
+
+    def _classify(self, error: BaseException) -> PeerError:
         if isinstance(error, PeerError):
             return error
         if isinstance(error, ssl.SSLCertVerificationError):

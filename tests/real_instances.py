@@ -103,6 +103,46 @@ class RealInstance:
                     process.wait()
 
 
+    @contextmanager
+    def sync_serving(self, **extra_env: str) -> Iterator[subprocess.Popen]:
+        """`esync syncservice` alone, listening on this instance's sync port."""
+        log_path = self.home / "state" / "syncservice-under-test.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen([*ESYNC, "--home", str(self.home), "syncservice"],
+                                       env={**child_environment(), **extra_env}, stdout=log,
+                                       stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(self.sync_port)
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def trust(self, other: RealInstance, scratch: Path) -> None:
+        """Export `other`'s certificates and apply them here (the manual's Steps 3 and 4)."""
+        folder = scratch / f"{other.name}-export-{time.monotonic_ns()}"
+        other.esync("certs", "export", str(folder))
+        self.esync("certs", "apply", str(folder))
+
+    def test_connection(self, other: RealInstance) -> subprocess.CompletedProcess:
+        return self.esync("certs", "test", f"127.0.0.1:{other.sync_port}", check=False)
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on port {port}")
+        time.sleep(0.2)
+
+
 @dataclass
 class Served:
     """A running `esync serve` and what it has printed so far."""

@@ -54,6 +54,11 @@ def test_the_demo_brings_up_both_and_staging_shows_its_content(tmp_path):
         assert "Spring launch" in news and "Approved" in news
         production = WorkareaClient("http://127.0.0.1:8001")
         assert "esync <strong>production</strong>" in production.sign_in("admin", DEMO_PASSWORD)
+        # The demo exchanged certificates: each side reaches the other's sync service.
+        for home, port in (("staging", 8733), ("production", 8732)):
+            result = run_esync("--home", str(tmp_path / home), "certs", "test",
+                               f"127.0.0.1:{port}")
+            assert result.returncode == 0 and "Connection OK" in result.stdout, result.stdout
     finally:
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=60) == 0
