@@ -88,11 +88,13 @@ def serve(home: Path, parts: tuple[str, ...] = PARTS) -> int:
 
     config = settings.ESYNC
     lock = _take_lock(home)
-    if port_in_use(config.web_host, config.web_port):
-        raise Refused(
-            f"Web port {config.web_host}:{config.web_port} is already in use (another instance "
-            f"or program?). Stop it, or change web_port in {home / 'esync.toml'}."
-        )
+    for what, host, port, key in (("Web", config.web_host, config.web_port, "web_port"),
+                                  ("Sync", config.sync_host, config.sync_port, "sync_port")):
+        if port_in_use(host, port):
+            raise Refused(
+                f"{what} port {host}:{port} is already in use (another instance or program?). "
+                f"Stop it, or change {key} in {home / 'esync.toml'}."
+            )
     children = [
         Child(part, [sys.executable, "-m", "esync_site.cli", "--home", str(home), part])
         for part in parts
