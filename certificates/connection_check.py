@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass
 
+from certificates.models import TrustedPeer
 from syncengine.instance_clock import reported_version, same_major_minor, utc_now
 from syncengine.peer_client import PeerClient, parse_address
 from syncengine.peer_errors import ClockSkew, NoViableSites, PeerProtocolError, VersionMismatch
@@ -38,9 +39,13 @@ class ConnectionReport:
         return {"ok": True, "message": self.summary, **asdict(self)}
 
 
-def check_connection(address: str) -> ConnectionReport:
+def check_connection(address: str, peer: TrustedPeer | None = None) -> ConnectionReport:
+    """Hello to HOST[:PORT] pinned to `peer`'s certificate (any trusted peer's if None)."""
     host, port = parse_address(address)
-    client = PeerClient.for_any_trusted_peer(host, port)
+    if peer is None:
+        client = PeerClient.for_any_trusted_peer(host, port)
+    else:
+        client = PeerClient.for_peer(peer, host, port)
     sent_at = utc_now()
     hello = client.get_json("/hello")
     received_at = utc_now()

@@ -20,8 +20,6 @@ EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
 
 # Commands of the design's contract that later work brings. They answer clearly meanwhile.
 NOT_YET_SUPPORTED = {
-    "relationship": "sync server relationships",
-    "initial-sync": "the initial sync",
     "profile": "synchronization profiles",
     "sync": "running a sync",
     "preview": "the synchronization preview",
@@ -207,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_certs_parser(sub, home_option)
 
+    from relationships.commands import add_parsers as add_relationship_parsers
+
+    add_relationship_parsers(sub, home_option)
+
     p = sub.add_parser("demo", help="staging + production on this machine, ready to click")
     p.add_argument("--dir", default="var/demo")
     p.add_argument("--setup-only", action="store_true",
@@ -230,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
 
     except KeyboardInterrupt:
+        return EXIT_FAILED
+    except Exception as error:
+        if type(error).__module__ != "syncengine.peer_errors":
+            raise
+        print(f"esync: {error}", file=sys.stderr)  # a peer could not be reached or refused
         return EXIT_FAILED
 
 

@@ -6,4 +6,8 @@ from syncengine import peer_api
 
 urlpatterns = [
     path("esync/v1/hello", peer_api.hello, name="peer-hello"),
+    path("esync/v1/pair", peer_api.pair, name="peer-pair"),
+    path("esync/v1/initial-sync/status", peer_api.initial_sync_status),
+    path("esync/v1/initial-sync/files", peer_api.initial_sync_files),
+    path("esync/v1/initial-sync/database", peer_api.initial_sync_database),
 ]

@@ -20,6 +20,10 @@ class ServerInfo(models.Model):
     server_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     server_number = models.PositiveIntegerField(null=True, blank=True)
     max_id = models.PositiveIntegerField(default=1)
+    # The highest server number this instance has seen in its configuration: numbers are
+    # handed out above it, so they never repeat, even after a relationship is deleted.
+    highest_known_number = models.PositiveIntegerField(default=0)
+    staged_at = models.DateTimeField(null=True, blank=True)  # last initialized by a FullStage
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -46,3 +50,47 @@ class IdAllocator(models.Model):
     table_name = models.CharField(max_length=128, primary_key=True)
     range_start = models.BigIntegerField()
     last_id = models.BigIntegerField()
+
+
+class Relationship(models.Model):
+    """A sync server relationship: our site ↔ a remote instance's database and site."""
+
+    class Direction(models.TextChoices):
+        UPLOAD = "upload", "Upload (local → remote)"
+        DOWNLOAD = "download", "Download (remote → local)"
+
+    class State(models.TextChoices):
+        CREATED = "created", "Created, not yet staged"
+        STAGED = "staged", "Staged"
+
+    local_site = models.CharField(max_length=100, default="default")
+    remote_host = models.CharField(max_length=255)
+    remote_port = models.PositiveIntegerField(default=8732)
+    remote_server_id = models.UUIDField()
+    remote_name = models.CharField(max_length=100)
+    remote_database = models.CharField(max_length=255)
+    remote_site = models.CharField(max_length=100, default="default")
+    certificate = models.ForeignKey("certificates.TrustedPeer", on_delete=models.PROTECT,
+                                    related_name="relationships")
+    initial_direction = models.CharField(max_length=8, choices=Direction.choices)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.CREATED)
+    staged_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["local_site", "remote_server_id", "remote_site"],
+                                    name="one_relationship_per_site_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.local_site} ↔ {self.remote_name} ({self.remote_database})"
+
+    @property
+    def address(self) -> str:
+        return f"{self.remote_host}:{self.remote_port}"
+
+    @property
+    def is_staged(self) -> bool:
+        return self.state == self.State.STAGED

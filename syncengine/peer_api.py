@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+import json
+
+from django.http import JsonResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cms.sites import list_sites
 from relationships.server_identity import describe_databases, get_server_info
@@ -26,3 +28,69 @@ def hello(request):
         "databases": describe_databases(),
         "you_are": request.peer.name,
     })
+
+
+def _read_request(request, chunk_size: int = 256 * 1024):
+    while chunk := request.read(chunk_size):
+        yield chunk
+
+
+def _refusal(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message}, status=status)
+
+
+@require_POST
+def pair(request):
+    """The initiator's numbering state in, ours decided and applied, theirs out."""
+    from relationships import numbering
+
+    try:
+        payload = json.loads(request.body)
+        theirs = numbering.Numbering(payload["number"], int(payload["highest_known"]))
+        we_are_source = payload["you_are"] == "source"
+    except (ValueError, KeyError, TypeError):
+        return _refusal(400, "bad_request", "malformed pairing request")
+    mine, other, highest = numbering.decide(numbering.current(), theirs, we_are_source)
+    numbering.adopt(mine, highest)
+    return JsonResponse({"your_number": other, "my_number": mine, "highest_known": highest})
+
+
+@require_GET
+def initial_sync_status(request):
+    from relationships.initial_sync import destination_status
+
+    return JsonResponse(destination_status().as_dict())
+
+
+@require_http_methods(["GET", "POST"])
+def initial_sync_files(request):
+    from syncengine import resource_files
+
+    if request.method == "GET":
+        return StreamingHttpResponse(resource_files.export_tar_chunks(),
+                                     content_type="application/x-tar")
+    try:
+        token = resource_files.stage(_read_request(request))
+    except (resource_files.ResourceStreamRejected, OSError) as error:
+        return _refusal(400, "files_rejected", str(error))
+    return JsonResponse({"token": token})
+
+
+@require_http_methods(["GET", "POST"])
+def initial_sync_database(request):
+    from relationships.initial_sync import receive_copy
+    from syncengine import table_copy
+
+    if request.method == "GET":
+        return StreamingHttpResponse(table_copy.export_lines(),
+                                     content_type="application/x-ndjson")
+    token = request.GET.get("files", "")
+    if not token.isalnum():
+        return _refusal(400, "bad_request", "missing or malformed files token")
+    try:
+        result = receive_copy(table_copy.split_lines(_read_request(request)), token)
+    except table_copy.StreamRejected as error:
+        return _refusal(400, "stream_rejected", str(error))
+    except Exception as error:
+        return _refusal(500, "apply_failed", f"the copy could not be applied: {error}")
+    return JsonResponse(result)

@@ -161,10 +161,11 @@ class PeerClient:
         try:
             try:
                 send_headers = self._headers(headers)
-                if body is not None and not isinstance(body, bytes):
-                    send_headers["Transfer-Encoding"] = "chunked"
-                connection.request(method, API_PREFIX + path, body=body, headers=send_headers,
-                                   encode_chunked=body is not None and not isinstance(body, bytes))
+                # A file with its Content-Length goes as it is; an iterable of chunks is
+                # collected first, since the peer (Django behind WSGI) needs a length.
+                if body is not None and not isinstance(body, bytes) and not hasattr(body, "read"):
+                    body = b"".join(body)
+                connection.request(method, API_PREFIX + path, body=body, headers=send_headers)
                 response = connection.getresponse()
             except BaseException as error:
                 raise self._translate(error) from error

@@ -1,0 +1,151 @@
+"""`esync relationship ...` and `esync initial-sync`: the wizard and Start for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def add_parsers(sub, home_option) -> None:
+    rel = sub.add_parser("relationship", parents=[home_option],
+                         help="sync server relationships")
+    actions = rel.add_subparsers(dest="relationship_command", required=True, metavar="ACTION")
+    p = actions.add_parser("create", parents=[home_option],
+                           help="connect to a remote server and create the relationship")
+    p.add_argument("--remote", required=True, metavar="HOST[:PORT]")
+    p.add_argument("--certificate", help="the trusted peer to connect with (name or id)")
+    p.add_argument("--database", help="the remote database (default: its first)")
+    p.add_argument("--site", default="default", help="the local site")
+    p.add_argument("--remote-site", default="default")
+    p.add_argument("--initial-direction", required=True, choices=["upload", "download"])
+    p.set_defaults(handler=create)
+    p = actions.add_parser("list", parents=[home_option], help="the relationships")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_)
+    p = actions.add_parser("delete", parents=[home_option],
+                           help="delete a relationship with its profiles (no data)")
+    p.add_argument("relationship")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(handler=delete)
+
+    p = sub.add_parser("initial-sync", parents=[home_option],
+                       help="copy the site once, in the relationship's direction")
+    p.add_argument("relationship")
+    p.add_argument("--force", action="store_true", help="Force Initial Sync (see prerequisites)")
+    p.add_argument("--wait", action="store_true", help="show progress until it ends")
+    p.set_defaults(handler=initial_sync)
+
+
+def _setup(args):
+    from esync_site.cli import _home, setup_django
+
+    setup_django(_home(args))
+
+
+def find_relationship(key: str):
+    from esync_site.cli import Refused
+    from relationships.models import Relationship
+
+    matches = [r for r in Relationship.objects.all()
+               if key in (str(r.id), r.remote_name, str(r.remote_server_id), r.address)]
+    if len(matches) != 1:
+        raise Refused(f"No single relationship matches {key!r} ({len(matches)} do); "
+                      "see `esync relationship list`.")
+    return matches[0]
+
+
+def describe(r) -> dict:
+    return {
+        "id": r.id, "local_site": r.local_site, "remote": r.address,
+        "remote_name": r.remote_name, "remote_server_id": str(r.remote_server_id),
+        "remote_database": r.remote_database, "remote_site": r.remote_site,
+        "certificate": r.certificate.name, "initial_direction": r.initial_direction,
+        "state": r.state, "staged_at": r.staged_at.isoformat() if r.staged_at else None,
+        "profiles": [p.name for p in r.profiles.all()],
+    }
+
+
+def create(args: argparse.Namespace) -> int:
+    _setup(args)
+    from relationships import pairing
+    from relationships.server_identity import get_server_info
+
+    peer = pairing.choose_certificate(args.certificate)
+    relationship = pairing.create_relationship(
+        args.remote, peer, args.initial_direction, args.database, args.remote_site, args.site)
+    info = get_server_info()
+    print(f"Relationship {relationship.id} created: {relationship} "
+          f"({relationship.initial_direction}).")
+    print(f"This server is number {info.server_number}; new keys from {info.id_range[0]:,}.")
+    print(f"Copy the site with: esync initial-sync {relationship.id} --wait")
+    return 0
+
+
+def list_(args: argparse.Namespace) -> int:
+    _setup(args)
+    from relationships.models import Relationship
+
+    relationships = [describe(r) for r in Relationship.objects.select_related("certificate")]
+    if args.json:
+        print(json.dumps(relationships, indent=2))
+    elif not relationships:
+        print("There are no configurations: create one with `esync relationship create`.")
+    for r in [] if args.json else relationships:
+        print(f"{r['id']:>3}  {r['local_site']} ↔ {r['remote_name']} at {r['remote']} "
+              f"(database {r['remote_database']}, certificate {r['certificate']}), "
+              f"{r['initial_direction']}, {r['state']}")
+    return 0
+
+
+def delete(args: argparse.Namespace) -> int:
+    _setup(args)
+    relationship = find_relationship(args.relationship)
+    if not args.yes:
+        answer = input(f"Delete the relationship with {relationship.remote_name} and its "
+                       f"profiles (no data is deleted)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing deleted.")
+            return 0
+    from relationships.lifecycle import delete_relationship
+
+    delete_relationship(relationship)
+    print(f"Deleted the relationship with {relationship.remote_name}.")
+    return 0
+
+
+def initial_sync(args: argparse.Namespace) -> int:
+    _setup(args)
+    from relationships.initial_sync import start_initial_sync
+
+    run = start_initial_sync(find_relationship(args.relationship), force=args.force)
+    print(f"Initial sync queued as run {run.id}.")
+    return wait_for(run.id) if args.wait else 0
+
+
+def wait_for(run_id: int) -> int:
+    """Show a run's progress on the terminal until it ends; exit code from its status."""
+    from syncengine.models import SyncRun
+    from syncengine.runs import progress_of
+
+    last, started = None, time.monotonic()
+    while True:
+        run = SyncRun.objects.get(id=run_id)
+        state = progress_of(run)
+        line = (f"[{state['elapsed_seconds']:>6.1f}s] {state['phase']}"
+                + (f" — {state['done']:,} of {state['total']:,}" if state["total"] else "")
+                + (f", {state['bytes'] / 2**20:.1f} MB" if state["bytes"] else "")
+                + (f", about {state['remaining_seconds']:.0f}s left"
+                   if state["remaining_seconds"] else ""))
+        if line != last:
+            print(line, flush=True)
+            last = line
+        if state["finished"]:
+            break
+        if state["status"] == SyncRun.Status.QUEUED and time.monotonic() - started > 10:
+            print("Still waiting for the worker: is `esync serve` running?", file=sys.stderr)
+            started = time.monotonic() + 3600
+        time.sleep(0.5)
+    print(f"{run.get_status_display()}: {state['message']}")
+    return 0 if state["status"] in (SyncRun.Status.SUCCESS, SyncRun.Status.WARNING) else 4

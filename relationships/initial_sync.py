@@ -1,0 +1,233 @@
+"""The initial sync (FullStage): copy one site's database and resource folders onto the other.
+
+The initiator does the work in its worker. The destination — this instance for a download,
+the peer for an upload — replaces all its synced rows inside one transaction and swaps in the
+resource folders only after that transaction commits; if the backup setting asks for it, its
+database is backed up first and restored should anything fail after the commit. A failed run
+leaves the destination as it was.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from certificates.connection_check import check_connection
+from cms.sites import list_sites
+from esync_site.refusal import Refusal
+from profiles.models import Profile
+from relationships.models import Relationship
+from relationships.server_identity import get_server_info
+from syncengine import backup, resource_files, runs, table_copy
+from syncengine.models import SyncRun
+from syncengine.peer_client import PeerClient
+from syncengine.peer_errors import PeerError
+
+DEFAULT_PROFILE_NAME = "Default DB profile"
+
+
+class InitialSyncRefused(Refusal):
+    pass
+
+
+# -- prerequisites ----------------------------------------------------------------------------
+
+def force_prerequisites_missing(relationship: Relationship) -> list[str]:
+    """What stops Force Initial Sync here (the manual's four prerequisites); empty if none."""
+    missing = []
+    if not settings.ESYNC.force_reinit:
+        missing.append("force_reinit is not true in esync.toml (set it, then try again)")
+    if len(list_sites()) > 1:
+        missing.append("this instance is multi-site")
+    if Relationship.objects.count() != 1:
+        missing.append("this instance has more than one sync server relationship")
+    if relationship.initial_direction != Relationship.Direction.DOWNLOAD:
+        missing.append("this instance is not the destination (download side) of the "
+                       "relationship")
+    return missing
+
+
+def start_initial_sync(relationship: Relationship, user=None, force: bool = False) -> SyncRun:
+    """Queue a FullStage run for the worker; refused while any sync runs."""
+    if force:
+        missing = force_prerequisites_missing(relationship)
+        if missing:
+            raise InitialSyncRefused("Force Initial Sync is not available: "
+                                     + "; ".join(missing) + ".")
+    elif relationship.is_staged:
+        raise InitialSyncRefused(
+            f"The relationship with {relationship.remote_name} is already staged; its initial "
+            "sync ran on " + f"{relationship.staged_at:%Y-%m-%d %H:%M}. Use profiles to sync "
+            "changes, or Force Initial Sync to re-initialize this destination.")
+    from syncengine.tasks import run_sync
+
+    with transaction.atomic():
+        runs.refuse_if_running()
+        run = SyncRun.objects.create(
+            kind=SyncRun.Kind.FULL_STAGE, relationship=relationship,
+            direction=relationship.initial_direction, forced=force,
+            user=user if getattr(user, "pk", None) else None,
+            user_name=getattr(user, "username", "") or "command line",
+            phase="Waiting for the worker",
+        )
+        transaction.on_commit(lambda: run_sync.delay(run.id))
+    return run
+
+
+# -- the destination's half (ours for a download, the peer's for an upload) -------------------
+
+@dataclass
+class DestinationStatus:
+    staged: bool
+    rows: int
+
+    def as_dict(self) -> dict:
+        return {"staged": self.staged, "rows": self.rows}
+
+
+def destination_status() -> DestinationStatus:
+    return DestinationStatus(staged=get_server_info().staged_at is not None,
+                             rows=table_copy.count_rows())
+
+
+def receive_copy(lines: Iterable[bytes], files_token: str,
+                 progress: Callable[[int], None] = lambda n: None) -> dict:
+    """Replace this instance's synced data with the source's; all or nothing."""
+    backup_file = backup.backup_database() if backup.backup_wanted(initial=True) else None
+    try:
+        with transaction.atomic():
+            applied = table_copy.import_lines(lines, progress)
+            info = get_server_info()
+            info.staged_at = timezone.now()
+            info.save(update_fields=["staged_at"])
+    except BaseException:
+        resource_files.discard(files_token)
+        raise
+    try:
+        files = resource_files.install(files_token)
+    except BaseException:
+        if backup_file is not None:
+            backup.restore_database(backup_file)
+        raise
+    return {"applied": applied, "files": files,
+            "backup_file": str(backup_file) if backup_file else ""}
+
+
+# -- the initiator's run ----------------------------------------------------------------------
+
+def run_initial_sync(run: SyncRun) -> None:
+    relationship = run.relationship
+    client = PeerClient.for_peer(relationship.certificate, relationship.remote_host,
+                                 relationship.remote_port, read_timeout=3600)
+    runs.report(run, phase="Checking the remote server")
+    check_connection(relationship.address, relationship.certificate)
+    upload = relationship.initial_direction == Relationship.Direction.UPLOAD
+    source_rows = table_copy.count_rows() if upload else \
+        client.get_json("/initial-sync/status")["rows"]
+    destination = DestinationStatus(**client.get_json("/initial-sync/status")) if upload \
+        else destination_status()
+    if not run.forced:
+        if destination.staged:
+            raise InitialSyncRefused(
+                "The destination was already initialized by an initial sync. To replace its "
+                "data, use Force Initial Sync on it (see its prerequisites).")
+        if destination.rows > source_rows:
+            raise InitialSyncRefused(
+                f"The destination's database ({destination.rows} rows) is larger than the "
+                f"source's ({source_rows}): check the direction. Switch it, or use Force "
+                "Initial Sync to overwrite the destination anyway.")
+    runs.report(run, total=source_rows)
+    result = _upload(run, client) if upload else _download(run, client)
+    with transaction.atomic():
+        relationship.state = Relationship.State.STAGED
+        relationship.staged_at = timezone.now()
+        relationship.save(update_fields=["state", "staged_at"])
+        _ensure_default_profile(relationship)
+    runs.finish(run, SyncRun.Status.SUCCESS,
+                message=f"{result['applied']} rows and {result['files']} files copied "
+                        f"({'upload' if upload else 'download'}).",
+                applied=result["applied"], done=source_rows,
+                backup_file=result.get("backup_file", ""))
+
+
+def _upload(run: SyncRun, client: PeerClient) -> dict:
+    runs.report(run, phase="Sending the resource folders")
+    with resource_files.exported_tar() as (tar, size), client.open(
+            "POST", "/initial-sync/files", body=tar,
+            headers={"Content-Length": str(size), "Content-Type": "application/x-tar"},
+    ) as response:
+        token = _json(response)["token"]
+    runs.report(run, bytes=run.bytes + size)
+    runs.report(run, phase="Preparing the database copy")
+    with tempfile.TemporaryFile(dir=Path(settings.ESYNC.state_dir)) as spool:
+        for chunk in table_copy.export_lines():
+            spool.write(chunk)
+        size = spool.tell()
+        spool.seek(0)
+        runs.report(run, phase=f"Sending the database ({size / 2**20:.1f} MB); the remote "
+                               "applies it in one transaction")
+        with client.open("POST", f"/initial-sync/database?files={token}", body=spool,
+                         headers={"Content-Length": str(size),
+                                  "Content-Type": "application/x-ndjson"}) as response:
+            result = _json(response)
+    runs.report(run, bytes=run.bytes + size)
+    return result
+
+
+def _download(run: SyncRun, client: PeerClient) -> dict:
+    runs.report(run, phase="Receiving the resource folders")
+    with client.open("GET", "/initial-sync/files") as response:
+        token = resource_files.stage(_counted(run, response.body))
+    runs.report(run, phase="Receiving and applying the database")
+    with client.open("GET", "/initial-sync/database") as response:
+        lines = table_copy.split_lines(_counted(run, response.body))
+        return receive_copy(lines, token, progress=lambda n: runs.report(run, done=n))
+
+
+def _counted(run: SyncRun, chunks: Iterable[bytes]) -> Iterable[bytes]:
+    sent = run.bytes
+    for chunk in chunks:
+        sent += len(chunk)
+        run.bytes = sent
+        yield chunk
+    runs.report(run, bytes=sent)
+
+
+def _json(response) -> dict:
+    import json
+
+    return json.loads(b"".join(response.body))
+
+
+def _ensure_default_profile(relationship: Relationship) -> Profile:
+    existing = relationship.profiles.filter(name__startswith=DEFAULT_PROFILE_NAME).first()
+    if existing:
+        return existing
+    return Profile.objects.create(
+        relationship=relationship, name=f"{DEFAULT_PROFILE_NAME}1",
+        items=[Profile.Item.DATABASE], direction=relationship.initial_direction,
+    )
+
+
+def execute(run_id: int) -> None:
+    """The worker's entry: claim the run, do it, record how it ended."""
+    run = runs.claim(run_id)
+    if run is None:
+        return
+    try:
+        if run.kind != SyncRun.Kind.FULL_STAGE:
+            raise InitialSyncRefused(f"{run.kind} runs are not yet supported.")
+        run_initial_sync(run)
+    except (PeerError, Refusal, table_copy.StreamRejected,
+            resource_files.ResourceStreamRejected, backup.BackupFailed) as error:
+        runs.finish(run, SyncRun.Status.FAILED, message=str(error))
+    except Exception as error:  # the run must never stay "running" because of a bug
+        runs.finish(run, SyncRun.Status.FAILED,
+                    message=f"The initial sync failed unexpectedly: {error!r}")
+        raise

@@ -1,0 +1,13 @@
+"""Deleting a relationship: its profiles, schedules and anchors go; no data is touched."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from relationships.models import Relationship
+
+
+@transaction.atomic
+def delete_relationship(relationship: Relationship) -> None:
+    # Profiles cascade with the relationship; runs keep their logs (relationship set null).
+    relationship.delete()
