@@ -9,12 +9,14 @@ Users' group and permission memberships travel by natural key (group name, app.c
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 from django.apps import apps
 from django.contrib.auth.models import Group, Permission
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 
 from cms.models import User
@@ -32,6 +34,18 @@ class StreamRejected(Exception):
     """The stream names an unknown table or column, or is not well formed."""
 
 
+class _ExactEncoder(json.JSONEncoder):
+    """Like Django's JSON encoder, but times keep their microseconds (Django's rounds them
+    to milliseconds, and a copy must be exact)."""
+
+    def default(self, o):
+        if isinstance(o, dt.datetime | dt.date | dt.time):
+            return o.isoformat()
+        if isinstance(o, decimal.Decimal | uuid.UUID):
+            return str(o)
+        return super().default(o)
+
+
 def synced_models() -> list[type[models.Model]]:
     return ranged_models()
 
@@ -46,7 +60,7 @@ def count_rows() -> int:
 
 def export_lines() -> Iterator[bytes]:
     """The whole synced database as JSON lines, read in chunks (never all in memory)."""
-    encoder = DjangoJSONEncoder(separators=(",", ":"))
+    encoder = _ExactEncoder(separators=(",", ":"))
     for model in synced_models():
         columns = _columns(model)
         yield (encoder.encode({"table": model._meta.db_table, "columns": columns}) + "\n").encode()
@@ -55,12 +69,13 @@ def export_lines() -> Iterator[bytes]:
             yield (encoder.encode(row) + "\n").encode()
     through = User.groups.through
     yield (json.dumps({"table": USER_GROUPS, "columns": ["user_id", "group"]}) + "\n").encode()
-    for user_id, name in through.objects.values_list("user_id", "group__name").iterator():
+    memberships = through.objects.order_by("user_id", "group__name")
+    for user_id, name in memberships.values_list("user_id", "group__name").iterator():
         yield (json.dumps([user_id, name]) + "\n").encode()
     through = User.user_permissions.through
     yield (json.dumps({"table": USER_PERMISSIONS, "columns": ["user_id", "permission"]})
            + "\n").encode()
-    for user_id, app, codename in through.objects.values_list(
+    for user_id, app, codename in through.objects.order_by("user_id", "permission_id").values_list(
             "user_id", "permission__content_type__app_label", "permission__codename").iterator():
         yield (json.dumps([user_id, f"{app}.{codename}"]) + "\n").encode()
 

@@ -11,11 +11,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from esync_site.instance import InstanceConfig, render_config
+from esync_site.instance import InstanceConfig
+from esync_site.instance_setup import create_home_files
 
 if not os.environ.get("ESYNC_TEST_HOME_READY"):
     home = Path(tempfile.mkdtemp(prefix="esync-test-home-"))
-    (home / "esync.toml").write_text(render_config(InstanceConfig(home=home, name="testing")))
+    # The same folders as `esync init` (site root, broker, state); the database is
+    # pytest-django's test database.
+    create_home_files(InstanceConfig(home=home, name="testing"))
     os.environ["ESYNC_HOME"] = str(home)
     os.environ["ESYNC_TEST_HOME_READY"] = "1"
     atexit.register(shutil.rmtree, home, ignore_errors=True)

@@ -94,3 +94,11 @@ def test_users_use_64_bit_keys():
     assign_server_number(5)
     assert factories.user().id > 2**32  # would not fit a 32-bit key
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_synced_tables_keep_their_timestamps_when_copied():
+    """auto_now would stamp every copied row with the time of the copy."""
+    for model in ranged_models():
+        for field in model._meta.concrete_fields:
+            assert not getattr(field, "auto_now", False), (model, field.name)
+            assert not getattr(field, "auto_now_add", False), (model, field.name)
