@@ -8,7 +8,7 @@ from esync_site import sync_urls
 pytestmark = pytest.mark.django_db
 
 
-SAMPLE_ARGUMENTS = {"peer": [1]}
+SAMPLE_ARGUMENTS = {"<int:peer_id>": [1], "<int:relationship_id>": [1], "<int:run_id>": [1]}
 
 
 def synchronization_urls(role: str | None = None) -> list[str]:
@@ -54,12 +54,19 @@ def test_a_membership_user_is_refused(client, member):
                                        ("sync_admin", "Synchronization Admin")])
 def test_each_role_gets_into_its_screens_and_no_others(client, request, who, role):
     from certificates.models import TrustedPeer
+    from relationships.models import Relationship
+    from syncengine.models import SyncRun
 
-    TrustedPeer.objects.create(
+    peer = TrustedPeer.objects.create(
         id=1, name="peer", server_id="00000000-0000-0000-0000-000000000001",
         esync_version="0.1.0", server_cert_pem="", client_cert_pem="",
         server_fingerprint="a", client_fingerprint="b",
         server_not_after="2030-01-01T00:00Z", client_not_after="2030-01-01T00:00Z")
+    relationship = Relationship.objects.create(
+        id=1, remote_host="127.0.0.1", remote_server_id=peer.server_id, remote_name="peer",
+        remote_database="esync", certificate=peer, initial_direction="upload")
+    SyncRun.objects.create(id=1, kind="FullStage", relationship=relationship,
+                           direction="upload", status="success")
     client.force_login(request.getfixturevalue(who))
     allowed = synchronization_urls(role)
     for url in allowed:
