@@ -19,8 +19,10 @@ def make_user(db) -> Callable:
     from django.contrib.auth.models import Group
 
     from cms.models import User
+    from cms.roles import ensure_groups
 
     def make(username: str, *groups: str, kind: str = User.Kind.CMS) -> User:
+        ensure_groups()  # a transactional test before this one flushed the migration's rows
         user = User.objects.create_user(username, f"{username}@example.com", PASSWORD, kind=kind)
         for name in groups:
             user.groups.add(Group.objects.get(name=name))

@@ -83,3 +83,28 @@ def test_a_second_sync_is_refused_while_one_runs():
     with pytest.raises(SyncAlreadyRunning, match=f"already running .* #{first.id}"):
         start_initial_sync(relationship("upload", "development"))
     assert SyncRun.objects.count() == 1
+
+
+def test_deleting_a_relationship_removes_its_profiles_and_keeps_data_and_logs(client,
+                                                                               administrator):
+    from django.urls import reverse
+
+    from cms.models import Content
+    from profiles.models import Profile
+    from tests import factories
+
+    factories.content()
+    doomed = relationship("download")
+    Profile.objects.create(relationship=doomed, name="Default DB profile1",
+                           items=["database"], direction="download")
+    run = SyncRun.objects.create(kind="FullStage", relationship=doomed, direction="download",
+                                 status="success")
+    client.force_login(administrator)
+    url = reverse("sync:relationship_delete", args=[doomed.id])
+    assert "No content, user or file is deleted" in client.get(url).content.decode()
+    assert Relationship.objects.exists()  # asking is not deleting
+    client.post(url)
+    assert not Relationship.objects.exists() and not Profile.objects.exists()
+    run.refresh_from_db()
+    assert run.relationship is None and run.status == "success"
+    assert Content.objects.count() == 1
