@@ -129,18 +129,19 @@ def wait_for(run_id: int) -> int:
     from syncengine.models import SyncRun
     from syncengine.runs import progress_of
 
-    last, started = None, time.monotonic()
+    last, last_printed, started = None, 0.0, time.monotonic()
     while True:
         run = SyncRun.objects.get(id=run_id)
         state = progress_of(run)
-        line = (f"[{state['elapsed_seconds']:>6.1f}s] {state['phase']}"
+        news = (f"{state['phase']}"
                 + (f" — {state['done']:,} of {state['total']:,}" if state["total"] else "")
                 + (f", {state['bytes'] / 2**20:.1f} MB" if state["bytes"] else "")
                 + (f", about {state['remaining_seconds']:.0f}s left"
                    if state["remaining_seconds"] else ""))
-        if line != last:
-            print(line, flush=True)
-            last = line
+        # A line when something changed, and every 10 s so a long step shows it is alive.
+        if news != last or time.monotonic() - last_printed > 10:
+            print(f"[{state['elapsed_seconds']:>6.1f}s] {news}", flush=True)
+            last, last_printed = news, time.monotonic()
         if state["finished"]:
             break
         if state["status"] == SyncRun.Status.QUEUED and time.monotonic() - started > 10:

@@ -139,6 +139,11 @@ def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambd
             if len(batch) >= BATCH:
                 flush()
         flush()
+        if connection.vendor == "postgresql":
+            # Check the deferred foreign keys now: PostgreSQL will not ALTER a table (to
+            # re-bound its key sequence) while it has pending constraint checks.
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         _reset_sequences(by_table.values())
     return applied
 

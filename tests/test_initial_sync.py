@@ -20,8 +20,10 @@ pytestmark = pytest.mark.slow
 TRILLION = 10**12
 
 
-def test_scenario_1_staging_uploads_and_production_mirrors_it(real_instances, tmp_path):
-    staging, production = real_instances("staging"), real_instances("production")
+def test_scenario_1_staging_uploads_and_production_mirrors_it(real_instances, tmp_path,
+                                                              backend):
+    staging = real_instances("staging", backend=backend)
+    production = real_instances("production", backend=backend)
     seed(staging)
     trust_both_ways(staging, production, tmp_path)
     before = contents(staging)
