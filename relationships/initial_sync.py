@@ -143,7 +143,7 @@ def run_initial_sync(run: SyncRun) -> None:
                 f"source's ({source_rows}): check the direction. Switch it, or use Force "
                 "Initial Sync to overwrite the destination anyway.")
     runs.report(run, total=source_rows)
-    result = _upload(run, client) if upload else _download(run, client)
+    result = _upload(run, client, source_rows) if upload else _download(run, client)
     with transaction.atomic():
         relationship.state = Relationship.State.STAGED
         relationship.staged_at = timezone.now()
@@ -156,7 +156,7 @@ def run_initial_sync(run: SyncRun) -> None:
                 backup_file=result.get("backup_file", ""))
 
 
-def _upload(run: SyncRun, client: PeerClient) -> dict:
+def _upload(run: SyncRun, client: PeerClient, source_rows: int) -> dict:
     runs.report(run, phase="Sending the resource folders")
     with resource_files.exported_tar() as (tar, size), client.open(
             "POST", "/initial-sync/files", body=tar,
@@ -174,7 +174,8 @@ def _upload(run: SyncRun, client: PeerClient) -> dict:
                                "applies it in one transaction")
         with client.open("POST", f"/initial-sync/database?files={token}", body=spool,
                          headers={"Content-Length": str(size),
-                                  "Content-Type": "application/x-ndjson"}) as response:
+                                  "Content-Type": "application/x-ndjson",
+                                  "X-Esync-Source-Rows": str(source_rows)}) as response:
             result = _json(response)
     runs.report(run, bytes=run.bytes + size)
     return result

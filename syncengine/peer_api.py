@@ -84,9 +84,25 @@ def initial_sync_database(request):
     if request.method == "GET":
         return StreamingHttpResponse(table_copy.export_lines(),
                                      content_type="application/x-ndjson")
+    from relationships.initial_sync import destination_status
+
     token = request.GET.get("files", "")
     if not token.isalnum():
         return _refusal(400, "bad_request", "missing or malformed files token")
+    # The initiator checked these too; a destination does not rely on it. Forcing is only
+    # ever started on the destination itself (the download side), never pushed onto it.
+    status = destination_status()
+    if status.staged:
+        return _refusal(409, "already_staged",
+                        "this instance was already initialized by an initial sync")
+    try:
+        source_rows = int(request.headers.get("X-Esync-Source-Rows", ""))
+    except ValueError:
+        return _refusal(400, "bad_request", "the source's row count is missing")
+    if status.rows > source_rows:
+        return _refusal(409, "destination_larger",
+                        f"this instance's database ({status.rows} rows) is larger than the "
+                        f"source's ({source_rows})")
     try:
         result = receive_copy(table_copy.split_lines(_read_request(request)), token)
     except table_copy.StreamRejected as error:

@@ -17,6 +17,19 @@ from tests.sync_helpers import (
 )
 
 pytestmark = pytest.mark.slow
+
+PUSH_AGAIN = """
+from certificates.models import TrustedPeer
+from syncengine.peer_client import PeerClient
+from syncengine.peer_errors import PeerError
+client = PeerClient.for_peer(TrustedPeer.objects.get(), "127.0.0.1", {port})
+try:
+    with client.open("POST", "/initial-sync/database?files=abc", body=b"",
+                     headers={{"X-Esync-Source-Rows": "999999"}}):
+        print("accepted")
+except PeerError as error:
+    print(error)
+"""
 TRILLION = 10**12
 
 
@@ -32,6 +45,9 @@ def test_scenario_1_staging_uploads_and_production_mirrors_it(real_instances, tm
         assert staging.info()["server_number"] == 1
         assert production.info()["server_number"] == 2
         result = staging.esync("initial-sync", str(relationship), "--wait")
+        # The destination refuses a second copy pushed onto it, whatever the initiator says.
+        pushed = staging.python(PUSH_AGAIN.format(port=production.sync_port))
+    assert "answered 409: this instance was already initialized" in pushed
     assert "Synchronization is Complete" in result.stdout
     assert "Success:" in result.stdout
     assert contents(production) == before == contents(staging)
