@@ -14,6 +14,7 @@ import decimal
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 
 from django.apps import apps
 from django.contrib.auth.models import Group, Permission
@@ -90,6 +91,68 @@ def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield pending
 
 
+CONVERTED_TYPES = {"DateTimeField", "DateField", "TimeField", "DecimalField", "UUIDField",
+                   "JSONField", "BinaryField"}
+
+
+class _TableWriter:
+    """Writes one table's rows as they stream in: COPY on PostgreSQL, batched INSERTs else.
+
+    Values arrive as JSON; only the types JSON cannot carry (times, decimals...) are
+    converted, through the field itself, so the database receives what Django would write.
+    """
+
+    def __init__(self, model: type[models.Model], columns: list[str]) -> None:
+        known = {f.attname: f for f in model._meta.concrete_fields}
+        if not isinstance(columns, list) or not columns or set(columns) - set(known):
+            raise StreamRejected(f"unknown columns for {model._meta.db_table} in the stream")
+        fields = [known[c] for c in columns]
+        self.converters = [
+            (lambda v, f=f: None if v is None else f.get_db_prep_save(f.to_python(v), connection))
+            if f.get_internal_type() in CONVERTED_TYPES else None
+            for f in fields
+        ]
+        quote = connection.ops.quote_name
+        self.table = quote(model._meta.db_table)
+        self.column_list = ", ".join(quote(f.column) for f in fields)
+        self.batch: list[list] = []
+        self._cursor = connection.cursor()
+        self._copy = None
+        if connection.vendor == "postgresql":
+            raw = self._cursor.cursor  # psycopg's own cursor, for COPY
+            self._copy_context = raw.copy(f"COPY {self.table} ({self.column_list}) FROM STDIN")
+            self._copy = self._copy_context.__enter__()
+
+    def add(self, row: list) -> None:
+        converted = [c(v) if c else v for c, v in zip(self.converters, row, strict=True)]
+        if self._copy is not None:
+            self._copy.write_row(converted)
+            return
+        self.batch.append(converted)
+        if len(self.batch) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            marks = ", ".join(["%s"] * len(self.converters))
+            self._cursor.executemany(
+                f"INSERT INTO {self.table} ({self.column_list}) VALUES ({marks})", self.batch)
+            self.batch.clear()
+
+    def abort(self) -> None:
+        if self._copy is not None:
+            self._copy_context.__exit__(StreamRejected, StreamRejected("aborted"), None)
+            self._copy = None
+        self._cursor.close()
+
+    def close(self) -> None:
+        self.flush()
+        if self._copy is not None:
+            self._copy_context.__exit__(None, None, None)
+            self._copy = None
+        self._cursor.close()
+
+
 def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambda n: None,
                  ) -> int:
     """Replace every synced row with the stream's, atomically. Returns the rows applied."""
@@ -97,48 +160,46 @@ def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambd
     applied = 0
     with transaction.atomic():
         _clear_destination(by_table)
-        model, columns, fields, batch = None, [], [], []
+        writer: _TableWriter | None = None
         special: str | None = None
-
-        def flush() -> None:
-            nonlocal applied
-            if model is not None and batch:
-                model._base_manager.bulk_create(batch, batch_size=BATCH)
-                applied += len(batch)
-                progress(applied)
-            batch.clear()
-
-        for raw in lines:
-            try:
-                item = json.loads(raw)
-            except ValueError as error:
-                raise StreamRejected("a line of the stream is not JSON") from error
-            if isinstance(item, dict):
-                flush()
-                table, columns = item.get("table"), item.get("columns")
-                special = table if table in (USER_GROUPS, USER_PERMISSIONS) else None
-                model = None if special else by_table.get(table)
-                if special is None and model is None:
-                    raise StreamRejected(f"unknown table {table!r} in the stream")
-                if model is not None:
-                    known = {f.attname: f for f in model._meta.concrete_fields}
-                    if not isinstance(columns, list) or set(columns) - set(known):
-                        raise StreamRejected(f"unknown columns for {table} in the stream")
-                    fields = [known[c] for c in columns]
-                continue
-            if not isinstance(item, list) or len(item) != len(columns):
-                raise StreamRejected("a row does not match its table's columns")
-            if special:
-                _apply_membership(special, *item)
+        width = 0
+        try:
+            for raw in lines:
+                try:
+                    item = json.loads(raw)
+                except ValueError as error:
+                    raise StreamRejected("a line of the stream is not JSON") from error
+                if isinstance(item, dict):
+                    if writer is not None:
+                        writer.close()
+                        writer = None
+                    table, columns = item.get("table"), item.get("columns")
+                    special = table if table in (USER_GROUPS, USER_PERMISSIONS) else None
+                    if special is None:
+                        if table not in by_table:
+                            raise StreamRejected(f"unknown table {table!r} in the stream")
+                        writer = _TableWriter(by_table[table], columns)
+                    width = len(columns) if isinstance(columns, list) else -1
+                    continue
+                if not isinstance(item, list) or len(item) != width:
+                    raise StreamRejected("a row does not match its table's columns")
+                if special:
+                    _apply_membership(special, *item)
+                elif writer is None:
+                    raise StreamRejected("a row came before any table header")
+                else:
+                    writer.add(item)
                 applied += 1
-                continue
-            if model is None:
-                raise StreamRejected("a row came before any table header")
-            batch.append(model(**{f.attname: f.to_python(v) for f, v in zip(fields, item,
-                                                                              strict=True)}))
-            if len(batch) >= BATCH:
-                flush()
-        flush()
+                if applied % BATCH == 0:
+                    progress(applied)
+        except BaseException:
+            if writer is not None:
+                with suppress(Exception):  # the transaction rolls back; keep the first error
+                    writer.abort()
+            raise
+        if writer is not None:
+            writer.close()
+        progress(applied)
         if connection.vendor == "postgresql":
             # Check the deferred foreign keys now: PostgreSQL will not ALTER a table (to
             # re-bound its key sequence) while it has pending constraint checks.
