@@ -127,7 +127,7 @@ def main() -> None:
         started = time.perf_counter()
         out = esync("--home", str(homes["source"]), "initial-sync", "1", "--wait")
         elapsed = time.perf_counter() - started
-        print(out.strip().splitlines()[-1])
+        print(out.strip())
         print(f"{args.backend:<9} esync initial sync   {args.n:>9,} rows  {elapsed:8.2f} s")
 
         if args.backend == "postgres":
