@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from certificates.connection_check import check_connection
@@ -126,7 +126,10 @@ def run_initial_sync(run: SyncRun) -> None:
     client = PeerClient.for_peer(relationship.certificate, relationship.remote_host,
                                  relationship.remote_port, read_timeout=3600)
     runs.report(run, phase="Checking the remote server")
-    check_connection(relationship.address, relationship.certificate)
+    report = check_connection(relationship.address, relationship.certificate)
+    # Both sides on PostgreSQL: rows travel in COPY format, applied without parsing a row.
+    pgcopy = connection.vendor == "postgresql" and any(
+        d.get("vendor") == "postgresql" for d in report.databases)
     upload = relationship.initial_direction == Relationship.Direction.UPLOAD
     source_rows = table_copy.count_rows() if upload else \
         client.get_json("/initial-sync/status")["rows"]
@@ -143,7 +146,8 @@ def run_initial_sync(run: SyncRun) -> None:
                 f"source's ({source_rows}): check the direction. Switch it, or use Force "
                 "Initial Sync to overwrite the destination anyway.")
     runs.report(run, total=source_rows)
-    result = _upload(run, client, source_rows) if upload else _download(run, client)
+    result = (_upload(run, client, source_rows, pgcopy) if upload
+              else _download(run, client, pgcopy))
     with transaction.atomic():
         relationship.state = Relationship.State.STAGED
         relationship.staged_at = timezone.now()
@@ -156,7 +160,7 @@ def run_initial_sync(run: SyncRun) -> None:
                 backup_file=result.get("backup_file", ""))
 
 
-def _upload(run: SyncRun, client: PeerClient, source_rows: int) -> dict:
+def _upload(run: SyncRun, client: PeerClient, source_rows: int, pgcopy: bool) -> dict:
     runs.report(run, phase="Sending the resource folders")
     with resource_files.exported_tar() as (tar, size), client.open(
             "POST", "/initial-sync/files", body=tar,
@@ -166,7 +170,7 @@ def _upload(run: SyncRun, client: PeerClient, source_rows: int) -> dict:
     runs.report(run, bytes=run.bytes + size)
     runs.report(run, phase="Preparing the database copy")
     with tempfile.TemporaryFile(dir=Path(settings.ESYNC.state_dir)) as spool:
-        for chunk in table_copy.export_lines():
+        for chunk in table_copy.export_lines(pgcopy=pgcopy):
             spool.write(chunk)
         size = spool.tell()
         spool.seek(0)
@@ -181,12 +185,13 @@ def _upload(run: SyncRun, client: PeerClient, source_rows: int) -> dict:
     return result
 
 
-def _download(run: SyncRun, client: PeerClient) -> dict:
+def _download(run: SyncRun, client: PeerClient, pgcopy: bool) -> dict:
     runs.report(run, phase="Receiving the resource folders")
     with client.open("GET", "/initial-sync/files") as response:
         token = resource_files.stage(_counted(run, response.body))
     runs.report(run, phase="Receiving and applying the database")
-    with client.open("GET", "/initial-sync/database") as response:
+    query = "?format=pgcopy" if pgcopy else ""
+    with client.open("GET", f"/initial-sync/database{query}") as response:
         lines = table_copy.split_lines(_counted(run, response.body))
         return receive_copy(lines, token, progress=lambda n: runs.report(run, done=n))
 

@@ -82,7 +82,8 @@ def initial_sync_database(request):
     from syncengine import table_copy
 
     if request.method == "GET":
-        return StreamingHttpResponse(table_copy.export_lines(),
+        pgcopy = request.GET.get("format") == "pgcopy"
+        return StreamingHttpResponse(table_copy.export_lines(pgcopy=pgcopy),
                                      content_type="application/x-ndjson")
     from relationships.initial_sync import destination_status
 

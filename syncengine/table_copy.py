@@ -24,6 +24,7 @@ from cms.models import User
 from relationships.id_ranges import ranged_models
 
 BATCH = 1000
+PGCOPY_END = b"\\.\n"  # COPY's own end-of-data line, after a table's rows in COPY format
 USER_GROUPS = "esync:user_groups"
 USER_PERMISSIONS = "esync:user_permissions"
 # Sessions belong to the destination's users, who are about to be replaced: a session must
@@ -59,12 +60,40 @@ def count_rows() -> int:
     return sum(m._base_manager.count() for m in synced_models())
 
 
-def export_lines() -> Iterator[bytes]:
-    """The whole synced database as JSON lines, read in chunks (never all in memory)."""
+def export_lines(pgcopy: bool = False) -> Iterator[bytes]:
+    """The whole synced database as a stream of lines, read in chunks (never all in memory).
+
+    With `pgcopy` (asked for by a PostgreSQL destination) and PostgreSQL here, each table's
+    rows travel in COPY's own text format, which the destination feeds to COPY FROM without
+    parsing a row; otherwise as JSON arrays. On PostgreSQL the export reads one snapshot.
+    """
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield from _export_tables(pgcopy)
+    else:
+        yield from _export_tables(False)
+
+
+def _export_tables(pgcopy: bool) -> Iterator[bytes]:
     encoder = _ExactEncoder(separators=(",", ":"))
+    quote = connection.ops.quote_name
     for model in synced_models():
         columns = _columns(model)
-        yield (encoder.encode({"table": model._meta.db_table, "columns": columns}) + "\n").encode()
+        header = {"table": model._meta.db_table, "columns": columns}
+        if pgcopy:
+            yield (encoder.encode({**header, "format": "pgcopy"}) + "\n").encode()
+            column_of = {f.attname: f.column for f in model._meta.concrete_fields}
+            column_list = ", ".join(quote(column_of[c]) for c in columns)
+            query = (f"COPY (SELECT {column_list} FROM {quote(model._meta.db_table)} "
+                     f"ORDER BY {quote(model._meta.pk.column)}) TO STDOUT")
+            with connection.cursor() as cursor, cursor.cursor.copy(query) as copy:
+                for data in copy:
+                    yield bytes(data)
+            yield PGCOPY_END
+            continue
+        yield (encoder.encode(header) + "\n").encode()
         rows = model._base_manager.order_by("pk").values_list(*columns)
         for row in rows.iterator(chunk_size=BATCH):
             yield (encoder.encode(row) + "\n").encode()
@@ -153,6 +182,47 @@ class _TableWriter:
         self._cursor.close()
 
 
+class _RawCopy:
+    """A table's rows in COPY text format, fed to COPY FROM as they come (PostgreSQL only)."""
+
+    def __init__(self, model: type[models.Model], columns: list[str]) -> None:
+        if connection.vendor != "postgresql":
+            raise StreamRejected("COPY-format rows can only be applied on PostgreSQL")
+        known = {f.attname: f for f in model._meta.concrete_fields}
+        if not isinstance(columns, list) or not columns or set(columns) - set(known):
+            raise StreamRejected(f"unknown columns for {model._meta.db_table} in the stream")
+        quote = connection.ops.quote_name
+        column_list = ", ".join(quote(known[c].column) for c in columns)
+        self._cursor = connection.cursor()
+        self._context = self._cursor.cursor.copy(
+            f"COPY {quote(model._meta.db_table)} ({column_list}) FROM STDIN")
+        self._copy = self._context.__enter__()
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self.rows = 0
+
+    def write(self, line: bytes) -> None:
+        self._buffer.append(line)
+        self._buffer.append(b"\n")
+        self._buffered += len(line) + 1
+        self.rows += 1
+        if self._buffered >= 256 * 1024:
+            self._copy.write(b"".join(self._buffer))
+            self._buffer.clear()
+            self._buffered = 0
+
+    def close(self) -> int:
+        if self._buffer:
+            self._copy.write(b"".join(self._buffer))
+        self._context.__exit__(None, None, None)
+        self._cursor.close()
+        return self.rows
+
+    def abort(self) -> None:
+        self._context.__exit__(StreamRejected, StreamRejected("aborted"), None)
+        self._cursor.close()
+
+
 def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambda n: None,
                  ) -> int:
     """Replace every synced row with the stream's, atomically. Returns the rows applied."""
@@ -163,8 +233,17 @@ def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambd
         writer: _TableWriter | None = None
         special: str | None = None
         width = 0
+        raw_copy: _RawCopy | None = None
         try:
             for raw in lines:
+                if raw_copy is not None:
+                    if raw == b"\\.":
+                        applied += raw_copy.close()
+                        raw_copy = None
+                        progress(applied)
+                    else:
+                        raw_copy.write(raw)
+                    continue
                 try:
                     item = json.loads(raw)
                 except ValueError as error:
@@ -178,6 +257,9 @@ def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambd
                     if special is None:
                         if table not in by_table:
                             raise StreamRejected(f"unknown table {table!r} in the stream")
+                        if item.get("format") == "pgcopy":
+                            raw_copy = _RawCopy(by_table[table], columns)
+                            continue
                         writer = _TableWriter(by_table[table], columns)
                     width = len(columns) if isinstance(columns, list) else -1
                     continue
@@ -192,7 +274,12 @@ def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambd
                 applied += 1
                 if applied % BATCH == 0:
                     progress(applied)
+            if raw_copy is not None:
+                raise StreamRejected("the stream ended inside a table")
         except BaseException:
+            if raw_copy is not None:
+                with suppress(Exception):
+                    raw_copy.abort()
             if writer is not None:
                 with suppress(Exception):  # the transaction rolls back; keep the first error
                     writer.abort()
