@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from esync_site.refusal import Refusal
+
 
 def add_parser(sub, home_option) -> None:
     certs = sub.add_parser("certs", parents=[home_option],
@@ -124,12 +126,10 @@ def list_(args: argparse.Namespace) -> int:
 def remove(args: argparse.Namespace) -> int:
     _setup(args)
     from certificates.models import TrustedPeer
-    from esync_site.cli import Refused
-
     matches = [p for p in TrustedPeer.objects.all()
                if args.peer in (p.name, str(p.server_id))]
     if len(matches) != 1:
-        raise Refused(f"No single trusted peer is called {args.peer!r} "
+        raise Refusal(f"No single trusted peer is called {args.peer!r} "
                       f"({len(matches)} match); see `esync certs list`.")
     matches[0].delete()
     print(f"No longer trusting {matches[0].name} ({matches[0].server_id}).")

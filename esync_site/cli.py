@@ -15,6 +15,7 @@ from pathlib import Path
 
 from esync_site.instance import HOME_ENV, InstanceConfigError, resolve_home
 from esync_site.refusal import Refusal
+from syncengine.peer_errors import PeerError
 
 EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
 
@@ -31,10 +32,6 @@ NOT_YET_SUPPORTED = {
 }
 
 
-class Refused(Refusal):
-    """A precondition of a command does not hold; exit code 3."""
-
-
 def setup_django(home: Path) -> None:
     os.environ[HOME_ENV] = str(home)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "esync_site.settings")
@@ -44,7 +41,7 @@ def setup_django(home: Path) -> None:
     try:
         django.setup()
     except ImproperlyConfigured as error:
-        raise Refused(str(error)) from error
+        raise Refusal(str(error)) from error
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -233,10 +230,8 @@ def main(argv: list[str] | None = None) -> int:
 
     except KeyboardInterrupt:
         return EXIT_FAILED
-    except Exception as error:
-        if type(error).__module__ != "syncengine.peer_errors":
-            raise
-        print(f"esync: {error}", file=sys.stderr)  # a peer could not be reached or refused
+    except PeerError as error:  # a peer could not be reached, or refused
+        print(f"esync: {error}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from esync_site.refusal import Refusal
 from esync_site.stop_request import StopRequest
 
 PARTS = ("web", "syncservice", "worker", "beat")
@@ -73,9 +74,7 @@ def _take_lock(home: Path):
         handle.seek(0)
         owner = handle.read().strip() or "another process"
         handle.close()
-        from esync_site.cli import Refused
-
-        raise Refused(f"{home} is already being served (pid {owner}).") from None
+        raise Refusal(f"{home} is already being served (pid {owner}).") from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
@@ -84,14 +83,12 @@ def _take_lock(home: Path):
 
 
 def serve(home: Path, parts: tuple[str, ...] = PARTS) -> int:
-    from esync_site.cli import Refused
-
     config = settings.ESYNC
     lock = _take_lock(home)
     for what, host, port, key in (("Web", config.web_host, config.web_port, "web_port"),
                                   ("Sync", config.sync_host, config.sync_port, "sync_port")):
         if port_in_use(host, port):
-            raise Refused(
+            raise Refusal(
                 f"{what} port {host}:{port} is already in use (another instance or program?). "
                 f"Stop it, or change {key} in {home / 'esync.toml'}."
             )

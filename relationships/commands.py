@@ -7,6 +7,8 @@ import json
 import sys
 import time
 
+from esync_site.refusal import Refusal
+
 
 def add_parsers(sub, home_option) -> None:
     rel = sub.add_parser("relationship", parents=[home_option],
@@ -45,13 +47,12 @@ def _setup(args):
 
 
 def find_relationship(key: str):
-    from esync_site.cli import Refused
     from relationships.models import Relationship
 
     matches = [r for r in Relationship.objects.all()
                if key in (str(r.id), r.remote_name, str(r.remote_server_id), r.address)]
     if len(matches) != 1:
-        raise Refused(f"No single relationship matches {key!r} ({len(matches)} do); "
+        raise Refusal(f"No single relationship matches {key!r} ({len(matches)} do); "
                       "see `esync relationship list`.")
     return matches[0]
 

@@ -9,6 +9,7 @@ leaves the destination as it was.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -206,8 +207,6 @@ def _counted(run: SyncRun, chunks: Iterable[bytes]) -> Iterable[bytes]:
 
 
 def _json(response) -> dict:
-    import json
-
     return json.loads(b"".join(response.body))
 
 
