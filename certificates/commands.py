@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from esync_site.cli import setup_instance
 from esync_site.refusal import Refusal
 
 
@@ -46,14 +47,8 @@ def add_parser(sub, home_option) -> None:
     p.set_defaults(handler=test)
 
 
-def _setup(args: argparse.Namespace) -> None:
-    from esync_site.cli import _home, setup_django
-
-    setup_django(_home(args))
-
-
 def generate(args: argparse.Namespace) -> int:
-    _setup(args)
+    setup_instance(args)
     from certificates.identities import generate_identities, list_identities
 
     before = {i.fingerprint for i in list_identities(args.site)}
@@ -69,7 +64,7 @@ def generate(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    _setup(args)
+    setup_instance(args)
     from certificates.exchange import export_identity
 
     written = export_identity(Path(args.dir).expanduser().resolve())
@@ -81,7 +76,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def apply(args: argparse.Namespace) -> int:
-    _setup(args)
+    setup_instance(args)
     from certificates.exchange import apply_peer_folder
 
     peer = apply_peer_folder(Path(args.dir).expanduser().resolve())
@@ -92,7 +87,7 @@ def apply(args: argparse.Namespace) -> int:
 
 
 def list_(args: argparse.Namespace) -> int:
-    _setup(args)
+    setup_instance(args)
     from certificates.identities import list_identities
     from certificates.models import TrustedPeer
 
@@ -124,7 +119,7 @@ def list_(args: argparse.Namespace) -> int:
 
 
 def remove(args: argparse.Namespace) -> int:
-    _setup(args)
+    setup_instance(args)
     from certificates.models import TrustedPeer
     matches = [p for p in TrustedPeer.objects.all()
                if args.peer in (p.name, str(p.server_id))]
@@ -137,7 +132,7 @@ def remove(args: argparse.Namespace) -> int:
 
 
 def test(args: argparse.Namespace) -> int:
-    _setup(args)
+    setup_instance(args)
     from certificates.connection_check import check_connection
     from syncengine.peer_errors import PeerError
 

@@ -48,6 +48,13 @@ def _home(args: argparse.Namespace) -> Path:
     return resolve_home(getattr(args, "home", None))
 
 
+def setup_instance(args: argparse.Namespace) -> Path:
+    """Set Django up for the instance named by --home / ESYNC_HOME; returns its home."""
+    home = _home(args)
+    setup_django(home)
+    return home
+
+
 # -- commands ---------------------------------------------------------------------------------
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -76,7 +83,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    setup_django(_home(args))
+    setup_instance(args)
     from relationships.server_identity import describe_instance
 
     info = describe_instance()
@@ -99,13 +106,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from esync_site.supervisor import serve
 
-    home = _home(args)
-    setup_django(home)  # validates the home before any child starts
+    home = setup_instance(args)  # validates the home before any child starts
     return serve(home)
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    setup_django(_home(args))
+    setup_instance(args)
     from esync_site.web_server import run_web
 
     run_web()
@@ -113,7 +119,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_syncservice(args: argparse.Namespace) -> int:
-    setup_django(_home(args))
+    setup_instance(args)
     from esync_site.sync_service import run_sync_service
 
     run_sync_service()
@@ -121,21 +127,21 @@ def cmd_syncservice(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    setup_django(_home(args))
+    setup_instance(args)
     from esync_site.celery_processes import run_worker
 
     return run_worker()
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
-    setup_django(_home(args))
+    setup_instance(args)
     from esync_site.celery_processes import run_beat
 
     return run_beat()
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
-    setup_django(_home(args))
+    setup_instance(args)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["esync manage", *args.arguments])

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from esync_site.cli import setup_instance
 from esync_site.refusal import Refusal
 
 
@@ -40,12 +41,6 @@ def add_parsers(sub, home_option) -> None:
     p.set_defaults(handler=initial_sync)
 
 
-def _setup(args):
-    from esync_site.cli import _home, setup_django
-
-    setup_django(_home(args))
-
-
 def find_relationship(key: str):
     from relationships.models import Relationship
 
@@ -69,7 +64,7 @@ def describe(r) -> dict:
 
 
 def create(args: argparse.Namespace) -> int:
-    _setup(args)
+    setup_instance(args)
     from relationships import pairing
     from relationships.server_identity import get_server_info
 
@@ -85,7 +80,7 @@ def create(args: argparse.Namespace) -> int:
 
 
 def list_(args: argparse.Namespace) -> int:
-    _setup(args)
+    setup_instance(args)
     from relationships.models import Relationship
 
     relationships = [describe(r) for r in Relationship.objects.select_related("certificate")]
@@ -101,7 +96,7 @@ def list_(args: argparse.Namespace) -> int:
 
 
 def delete(args: argparse.Namespace) -> int:
-    _setup(args)
+    setup_instance(args)
     relationship = find_relationship(args.relationship)
     if not args.yes:
         answer = input(f"Delete the relationship with {relationship.remote_name} and its "
@@ -117,7 +112,7 @@ def delete(args: argparse.Namespace) -> int:
 
 
 def initial_sync(args: argparse.Namespace) -> int:
-    _setup(args)
+    setup_instance(args)
     from relationships.initial_sync import start_initial_sync
 
     run = start_initial_sync(find_relationship(args.relationship), force=args.force)

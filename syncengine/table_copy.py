@@ -124,6 +124,14 @@ CONVERTED_TYPES = {"DateTimeField", "DateField", "TimeField", "DecimalField", "U
                    "JSONField", "BinaryField"}
 
 
+def _fields_for(model: type[models.Model], columns: object) -> list[models.Field]:
+    """The model's fields named by a stream's table header; anything unknown is refused."""
+    known = {f.attname: f for f in model._meta.concrete_fields}
+    if not isinstance(columns, list) or not columns or set(columns) - set(known):
+        raise StreamRejected(f"unknown columns for {model._meta.db_table} in the stream")
+    return [known[c] for c in columns]
+
+
 class _TableWriter:
     """Writes one table's rows as they stream in: COPY on PostgreSQL, batched INSERTs else.
 
@@ -132,10 +140,7 @@ class _TableWriter:
     """
 
     def __init__(self, model: type[models.Model], columns: list[str]) -> None:
-        known = {f.attname: f for f in model._meta.concrete_fields}
-        if not isinstance(columns, list) or not columns or set(columns) - set(known):
-            raise StreamRejected(f"unknown columns for {model._meta.db_table} in the stream")
-        fields = [known[c] for c in columns]
+        fields = _fields_for(model, columns)
         self.converters = [
             (lambda v, f=f: None if v is None else f.get_db_prep_save(f.to_python(v), connection))
             if f.get_internal_type() in CONVERTED_TYPES else None
@@ -188,11 +193,8 @@ class _RawCopy:
     def __init__(self, model: type[models.Model], columns: list[str]) -> None:
         if connection.vendor != "postgresql":
             raise StreamRejected("COPY-format rows can only be applied on PostgreSQL")
-        known = {f.attname: f for f in model._meta.concrete_fields}
-        if not isinstance(columns, list) or not columns or set(columns) - set(known):
-            raise StreamRejected(f"unknown columns for {model._meta.db_table} in the stream")
         quote = connection.ops.quote_name
-        column_list = ", ".join(quote(known[c].column) for c in columns)
+        column_list = ", ".join(quote(f.column) for f in _fields_for(model, columns))
         self._cursor = connection.cursor()
         self._context = self._cursor.cursor.copy(
             f"COPY {quote(model._meta.db_table)} ({column_list}) FROM STDIN")

@@ -1,0 +1,70 @@
+"""What a peer sends in an initial copy is untrusted: unknown tables, columns, paths refused,
+and a refused stream changes nothing."""
+
+import io
+import json
+import tarfile
+
+import pytest
+
+from cms.models import Content, Folder
+from syncengine import resource_files, table_copy
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def lines(*items) -> list[bytes]:
+    return [json.dumps(item).encode() for item in items]
+
+
+@pytest.mark.parametrize("stream, message", [
+    (lines({"table": "auth_user_secrets", "columns": ["id"]}, [1]), "unknown table"),
+    (lines({"table": "cms_folder", "columns": ["id", "is_superuser"]}, [1, True]),
+     "unknown columns"),
+    (lines({"table": "cms_folder", "columns": ["id", "name"]}, [1]), "does not match"),
+    ([b"{not json"], "not JSON"),
+    (lines([1, "x"]), "does not match"),
+])
+def test_a_bad_stream_is_refused_and_changes_nothing(stream, message):
+    page = factories.content()
+    with pytest.raises(table_copy.StreamRejected, match=message):
+        table_copy.import_lines(stream)
+    assert list(Content.objects.values_list("id", flat=True)) == [page.id]
+    assert Folder.objects.count() == 1
+
+
+def test_the_stream_round_trips_every_synced_row_exactly():
+    page = factories.content()
+    exported_as = (page.id, page.title, page.edited_at, page.folder_id)
+    exported = list(table_copy.split_lines(table_copy.export_lines()))
+    page.title = "changed after the export"
+    page.save()
+    applied = table_copy.import_lines(exported)
+    copy = Content.objects.get()
+    assert (copy.id, copy.title, copy.edited_at, copy.folder_id) == exported_as
+    assert copy.edited_at.microsecond == exported_as[2].microsecond  # not rounded
+    assert applied == len([line for line in exported if line.startswith(b"[")])
+
+
+def tar_with(name: str, data: bytes = b"x", kind=tarfile.REGTYPE, link: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        member = tarfile.TarInfo(name)
+        regular = kind == tarfile.REGTYPE
+        member.type, member.size, member.linkname = kind, len(data) if regular else 0, link
+        archive.addfile(member, io.BytesIO(data) if regular else None)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("archive", [
+    tar_with("../escape.txt"),
+    tar_with("/etc/cron.d/evil"),
+    tar_with("workarea/not-a-resource.aspx"),
+    tar_with("uploadedimages/link", kind=tarfile.SYMTYPE, link="/etc/passwd"),
+    tar_with("assets/../../escape.txt"),
+])
+def test_resource_files_outside_the_four_folders_are_refused(archive, settings):
+    with pytest.raises((resource_files.ResourceStreamRejected, tarfile.TarError)):
+        resource_files.stage([archive])
+    assert not list((settings.ESYNC.state_dir / "incoming").glob("*"))
