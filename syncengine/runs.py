@@ -83,3 +83,13 @@ def finish(run: SyncRun, status: str, message: str = "", **fields) -> None:
     report(run, status=status, message=message, ended_at=timezone.now(),
            phase="Synchronization is Complete" if status == SyncRun.Status.SUCCESS
            else run.phase, **fields)
+
+
+def close_interrupted() -> int:
+    """Mark runs left running by a stopped worker as failed; returns how many."""
+    interrupted = list(SyncRun.objects.filter(status=SyncRun.Status.RUNNING))
+    for run in interrupted:
+        finish(run, SyncRun.Status.FAILED,
+               message="Interrupted: the worker stopped while this run was going on; "
+                       "start the sync again.")
+    return len(interrupted)

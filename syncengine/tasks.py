@@ -1,5 +1,7 @@
 """Celery tasks: each takes a run id and calls one service; a run is claimed once."""
 
+from celery.signals import worker_ready
+
 from esync_site.celery import app
 
 
@@ -8,3 +10,12 @@ def run_sync(run_id: int) -> None:
     from relationships.initial_sync import execute
 
     execute(run_id)
+
+
+@worker_ready.connect
+def close_interrupted_runs(**kwargs) -> None:
+    """A run still "running" when the instance's (single) worker starts was cut off by a
+    crash or a kill: say so, or it would block every later sync as "already running"."""
+    from syncengine.runs import close_interrupted
+
+    close_interrupted()

@@ -108,3 +108,14 @@ def test_deleting_a_relationship_removes_its_profiles_and_keeps_data_and_logs(cl
     run.refresh_from_db()
     assert run.relationship is None and run.status == "success"
     assert Content.objects.count() == 1
+
+
+def test_a_run_cut_off_by_a_stopped_worker_is_closed_when_the_worker_starts_again():
+    from syncengine.runs import claim, close_interrupted
+
+    run = start_initial_sync(relationship("download"))
+    claim(run.id)  # the worker took it... and was killed
+    assert close_interrupted() == 1
+    run.refresh_from_db()
+    assert run.status == "failed" and "Interrupted" in run.message
+    start_initial_sync(Relationship.objects.get())  # no longer "already running"
