@@ -132,10 +132,9 @@ def run_initial_sync(run: SyncRun) -> None:
     pgcopy = connection.vendor == "postgresql" and any(
         d.get("vendor") == "postgresql" for d in report.databases)
     upload = relationship.initial_direction == Relationship.Direction.UPLOAD
-    source_rows = table_copy.count_rows() if upload else \
-        client.get_json("/initial-sync/status")["rows"]
-    destination = DestinationStatus(**client.get_json("/initial-sync/status")) if upload \
-        else destination_status()
+    remote, local = DestinationStatus(**client.get_json("/initial-sync/status")), \
+        destination_status()
+    source_rows, destination = (local.rows, remote) if upload else (remote.rows, local)
     if not run.forced:
         if destination.staged:
             raise InitialSyncRefused(
