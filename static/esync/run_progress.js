@@ -13,7 +13,7 @@
     show("run-total", s.total.toLocaleString());
     show("run-bytes", (s.bytes / 1048576).toFixed(1));
     show("run-elapsed", s.elapsed_seconds.toFixed(0));
-    show("run-remaining", s.remaining_seconds ? `about ${Math.round(s.remaining_seconds)} s left` : "");
+    show("run-remaining", s.remaining_seconds ? `· about ${Math.round(s.remaining_seconds)} s left` : "");
     show("run-message", s.message);
     const bar = document.getElementById("run-bar");
     bar.max = Math.max(s.total, 1); bar.value = s.done;
