@@ -22,6 +22,7 @@ from django.db import connection, models, transaction
 
 from cms.models import User
 from relationships.id_ranges import ranged_models
+from syncengine.bulk_load import indexes_set_aside
 
 BATCH = 1000
 PGCOPY_END = b"\\.\n"  # COPY's own end-of-data line, after a table's rows in COPY format
@@ -229,72 +230,79 @@ def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambd
                  ) -> int:
     """Replace every synced row with the stream's, atomically. Returns the rows applied."""
     by_table = {m._meta.db_table: m for m in synced_models()}
-    applied = 0
     with transaction.atomic():
         _clear_destination(by_table)
-        writer: _TableWriter | None = None
-        special: str | None = None
-        width = 0
-        raw_copy: _RawCopy | None = None
-        try:
-            for raw in lines:
-                if raw_copy is not None:
-                    if raw == b"\\.":
-                        applied += raw_copy.close()
-                        raw_copy = None
-                        progress(applied)
-                    else:
-                        raw_copy.write(raw)
-                    continue
-                try:
-                    item = json.loads(raw)
-                except ValueError as error:
-                    raise StreamRejected("a line of the stream is not JSON") from error
-                if isinstance(item, dict):
-                    if writer is not None:
-                        writer.close()
-                        writer = None
-                    table, columns = item.get("table"), item.get("columns")
-                    special = table if table in (USER_GROUPS, USER_PERMISSIONS) else None
-                    if special is None:
-                        if table not in by_table:
-                            raise StreamRejected(f"unknown table {table!r} in the stream")
-                        if item.get("format") == "pgcopy":
-                            raw_copy = _RawCopy(by_table[table], columns)
-                            continue
-                        writer = _TableWriter(by_table[table], columns)
-                    width = len(columns) if isinstance(columns, list) else -1
-                    continue
-                if not isinstance(item, list) or len(item) != width:
-                    raise StreamRejected("a row does not match its table's columns")
-                if special:
-                    _apply_membership(special, *item)
-                elif writer is None:
-                    raise StreamRejected("a row came before any table header")
-                else:
-                    writer.add(item)
-                applied += 1
-                if applied % BATCH == 0:
-                    progress(applied)
-            if raw_copy is not None:
-                raise StreamRejected("the stream ended inside a table")
-        except BaseException:
-            if raw_copy is not None:
-                with suppress(Exception):
-                    raw_copy.abort()
-            if writer is not None:
-                with suppress(Exception):  # the transaction rolls back; keep the first error
-                    writer.abort()
-            raise
-        if writer is not None:
-            writer.close()
-        progress(applied)
-        if connection.vendor == "postgresql":
-            # Check the deferred foreign keys now: PostgreSQL will not ALTER a table (to
-            # re-bound its key sequence) while it has pending constraint checks.
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        with indexes_set_aside(by_table):
+            applied = _load(lines, by_table, progress)
         _reset_sequences(by_table.values())
+    return applied
+
+
+def _load(lines: Iterable[bytes], by_table: dict[str, type[models.Model]],
+          progress: Callable[[int], None]) -> int:
+    applied = 0
+    writer: _TableWriter | None = None
+    special: str | None = None
+    width = 0
+    raw_copy: _RawCopy | None = None
+    try:
+        for raw in lines:
+            if raw_copy is not None:
+                if raw == b"\\.":
+                    applied += raw_copy.close()
+                    raw_copy = None
+                    progress(applied)
+                else:
+                    raw_copy.write(raw)
+                continue
+            try:
+                item = json.loads(raw)
+            except ValueError as error:
+                raise StreamRejected("a line of the stream is not JSON") from error
+            if isinstance(item, dict):
+                if writer is not None:
+                    writer.close()
+                    writer = None
+                table, columns = item.get("table"), item.get("columns")
+                special = table if table in (USER_GROUPS, USER_PERMISSIONS) else None
+                if special is None:
+                    if table not in by_table:
+                        raise StreamRejected(f"unknown table {table!r} in the stream")
+                    if item.get("format") == "pgcopy":
+                        raw_copy = _RawCopy(by_table[table], columns)
+                        continue
+                    writer = _TableWriter(by_table[table], columns)
+                width = len(columns) if isinstance(columns, list) else -1
+                continue
+            if not isinstance(item, list) or len(item) != width:
+                raise StreamRejected("a row does not match its table's columns")
+            if special:
+                _apply_membership(special, *item)
+            elif writer is None:
+                raise StreamRejected("a row came before any table header")
+            else:
+                writer.add(item)
+            applied += 1
+            if applied % BATCH == 0:
+                progress(applied)
+        if raw_copy is not None:
+            raise StreamRejected("the stream ended inside a table")
+    except BaseException:
+        if raw_copy is not None:
+            with suppress(Exception):
+                raw_copy.abort()
+        if writer is not None:
+            with suppress(Exception):  # the transaction rolls back; keep the first error
+                writer.abort()
+        raise
+    if writer is not None:
+        writer.close()
+    progress(applied)
+    if connection.vendor == "postgresql":
+        # Check the deferred foreign keys now: PostgreSQL will not ALTER a table (to
+        # re-bound its key sequence or restore its constraints) while checks are pending.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     return applied
 
 

@@ -68,3 +68,38 @@ def test_resource_files_outside_the_four_folders_are_refused(archive, settings):
     with pytest.raises((resource_files.ResourceStreamRejected, tarfile.TarError)):
         resource_files.stage([archive])
     assert not list((settings.ESYNC.state_dir / "incoming").glob("*"))
+
+
+SCHEMA = """
+SELECT 'index', indexname, indexdef FROM pg_indexes WHERE tablename LIKE 'cms_%%'
+UNION ALL
+SELECT 'constraint', conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid::regclass::text LIKE 'cms_%%'
+ORDER BY 1, 2
+"""
+
+
+def schema() -> list:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(SCHEMA)
+        return cursor.fetchall()
+
+
+def test_on_postgresql_indexes_and_constraints_come_back_after_a_load():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the PostgreSQL pass of the suite runs this")
+    factories.content()
+    before = schema()
+    assert any(kind == "constraint" and "FOREIGN KEY" in d for kind, _, d in before)
+    table_copy.import_lines(list(table_copy.split_lines(table_copy.export_lines(pgcopy=True))))
+    assert schema() == before
+    dangling = lines({"table": "cms_content", "columns": ["id", "folder_id", "title"]},
+                     [7, 999999, "points at no folder"])
+    with pytest.raises(Exception, match="foreign key|violates"):
+        table_copy.import_lines(dangling)
+    assert schema() == before
+    assert Content.objects.count() == 1
