@@ -135,3 +135,21 @@ def test_a_destination_larger_than_the_source_is_refused(real_instances, tmp_pat
     assert "The destination's database" in refused.stdout
     assert "is larger than the source's" in refused.stdout
     assert contents(staging) == before
+
+
+def test_a_write_error_on_the_destination_leaves_it_as_it_was(real_instances, tmp_path):
+    staging, production = real_instances("staging"), real_instances("production")
+    seed(staging)
+    trust_both_ways(staging, production, tmp_path)
+    production.python("from cms.folders import create_folder; create_folder(None, 'Keep me')")
+    before = contents(production)
+    # The destination cannot write where it stages incoming files: a file sits there.
+    (production.home / "state" / "incoming").write_text("not a folder")
+    with production.sync_serving(), staging.serving():
+        relationship = create_relationship(staging, production, "upload")
+        result = staging.esync("initial-sync", str(relationship), "--wait", check=False)
+    assert result.returncode == 4
+    assert "Failed:" in result.stdout and "incoming" in result.stdout, result.stdout
+    assert contents(production) == before
+    listed = json.loads(staging.esync("relationship", "list", "--json").stdout)[0]
+    assert listed["state"] == "created"
