@@ -49,11 +49,10 @@ def add_parser(sub, home_option) -> None:
 
 def generate(args: argparse.Namespace) -> int:
     setup_instance(args)
-    from certificates.identities import generate_identities, list_identities
+    from certificates.identities import generate_or_keep
 
-    before = {i.fingerprint for i in list_identities(args.site)}
-    identities = generate_identities(args.site, discard_existing=args.discard_existing)
-    if before and {i.fingerprint for i in identities} == before:
+    identities, created = generate_or_keep(args.site, discard_existing=args.discard_existing)
+    if not created:
         print(f"Identities for {args.site} already exist (use --discard-existing to replace):")
     else:
         print(f"Generated identities for {args.site}:")

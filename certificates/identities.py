@@ -140,6 +140,15 @@ def generate_identities(
     return list_identities(scope)
 
 
+def generate_or_keep(scope: str = ALL_SITES, discard_existing: bool = False,
+                     ) -> tuple[list[Identity], bool]:
+    """Like generate_identities, also saying whether new identities were made (False: the
+    existing ones were kept)."""
+    before = {i.fingerprint for i in list_identities(scope)}
+    identities = generate_identities(scope, discard_existing=discard_existing)
+    return identities, not before or {i.fingerprint for i in identities} != before
+
+
 def discard_identities(scope: str = ALL_SITES) -> None:
     from certificates.trust import note_trust_changed
 

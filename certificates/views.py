@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from certificates.connection_check import check_connection
 from certificates.exchange import CertificateFolderRefused, apply_peer_folder, export_identity
-from certificates.identities import ALL_SITES, generate_identities, list_identities
+from certificates.identities import ALL_SITES, generate_or_keep, list_identities
 from certificates.models import TrustedPeer
 from cms.access import administrator_required
 from cms.sites import list_sites
@@ -56,9 +56,8 @@ def generate(request):
             "fields": {"site": scope, "discard_existing": "on", "confirmed": "yes"},
             "button": "Discard and generate",
         })
-    existing = {i.fingerprint for i in list_identities(scope)}
-    identities = generate_identities(scope, discard_existing=discard)
-    if existing and {i.fingerprint for i in identities} == existing:
+    _identities, created = generate_or_keep(scope, discard_existing=discard)
+    if not created:
         messages.info(request, f"Identities for {scope} already exist; tick “Discard existing "
                                "keys” to replace them.")
     else:

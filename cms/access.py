@@ -53,9 +53,9 @@ administrator_required = _role_required(
 def workarea_context(request) -> dict:
     from django.conf import settings
 
-    user = getattr(request, "user", None)
+    held = roles.roles_of(request.user) if hasattr(request, "user") else set()
     return {
         "instance_name": settings.ESYNC.name,
-        "can_administer_sync": bool(user) and roles.can_administer_sync(user),
-        "user_is_administrator": bool(user) and roles.is_administrator(user),
+        "can_administer_sync": bool(held),
+        "user_is_administrator": roles.ADMINISTRATORS in held,
     }

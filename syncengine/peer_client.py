@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from certificates.identities import fingerprint_of_pem, identity_for
 from certificates.models import TrustedPeer
@@ -154,18 +155,17 @@ class PeerClient:
         }
 
     @contextmanager
-    def open(self, method: str, path: str, body: bytes | Iterable[bytes] | None = None,
+    def open(self, method: str, path: str, body: bytes | BinaryIO | None = None,
              headers: dict[str, str] | None = None) -> Iterator[PeerResponse]:
-        """One streamed request: the response body is read in chunks as the caller goes."""
+        """One streamed request: the response body is read in chunks as the caller goes.
+
+        A file body is sent as it is read; give its Content-Length in `headers`, since the
+        peer (Django behind WSGI) reads no body without one."""
         connection = self._connect()
         try:
             try:
-                send_headers = self._headers(headers)
-                # A file with its Content-Length goes as it is; an iterable of chunks is
-                # collected first, since the peer (Django behind WSGI) needs a length.
-                if body is not None and not isinstance(body, bytes) and not hasattr(body, "read"):
-                    body = b"".join(body)
-                connection.request(method, API_PREFIX + path, body=body, headers=send_headers)
+                connection.request(method, API_PREFIX + path, body=body,
+                                   headers=self._headers(headers))
                 response = connection.getresponse()
             except BaseException as error:
                 raise self._translate(error) from error

@@ -83,6 +83,8 @@ def finish(run: SyncRun, status: str, message: str = "", **fields) -> None:
     report(run, status=status, message=message, ended_at=timezone.now(),
            phase="Synchronization is Complete" if status == SyncRun.Status.SUCCESS
            else run.phase, **fields)
+    if not connection.in_atomic_block:  # the row now holds the end state
+        _progress_file(run.id).unlink(missing_ok=True)
 
 
 def close_interrupted() -> int:

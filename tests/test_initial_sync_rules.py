@@ -116,6 +116,9 @@ def test_a_run_cut_off_by_a_stopped_worker_is_closed_when_the_worker_starts_agai
     run = start_initial_sync(relationship("download"))
     claim(run.id)  # the worker took it... and was killed
     assert close_interrupted() == 1
+    from django.conf import settings
+
+    assert not (settings.ESYNC.state_dir / "runs" / f"{run.id}.json").exists()
     run.refresh_from_db()
     assert run.status == "failed" and "Interrupted" in run.message
     start_initial_sync(Relationship.objects.get())  # no longer "already running"
