@@ -127,11 +127,11 @@ class ContentHistory(models.Model):
     comment = models.CharField(max_length=300, blank=True)
 
     class Meta:
-        ordering = ["-version"]
+        # Not unique per content: two servers that both edited an item each add the next
+        # version, and both versions are kept when they meet in a sync.
+        ordering = ["-version", "-saved_at"]
         verbose_name_plural = "content history"
-        constraints = [
-            models.UniqueConstraint(fields=["content", "version"], name="history_version_unique")
-        ]
+        indexes = [models.Index(fields=["content", "version"], name="history_by_version")]
 
     def __str__(self) -> str:
         return f"{self.content_id} v{self.version}"

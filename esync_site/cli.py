@@ -21,8 +21,6 @@ EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
 
 # Commands of the design's contract that later work brings. They answer clearly meanwhile.
 NOT_YET_SUPPORTED = {
-    "profile": "synchronization profiles",
-    "sync": "running a sync",
     "preview": "the synchronization preview",
     "logs": "synchronization logs",
     "log": "synchronization logs",
@@ -211,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     from relationships.commands import add_parsers as add_relationship_parsers
 
     add_relationship_parsers(sub, home_option)
+
+    from profiles.commands import add_parsers as add_profile_parsers
+
+    add_profile_parsers(sub, home_option)
+
+    from syncengine.commands import add_parsers as add_sync_parsers
+
+    add_sync_parsers(sub, home_option)
 
     p = sub.add_parser("demo", help="staging + production on this machine, ready to click")
     p.add_argument("--dir", default="var/demo")

@@ -10,4 +10,9 @@ urlpatterns = [
     path("esync/v1/initial-sync/status", peer_api.initial_sync_status),
     path("esync/v1/initial-sync/files", peer_api.initial_sync_files),
     path("esync/v1/initial-sync/database", peer_api.initial_sync_database),
+    path("esync/v1/changes", peer_api.changes),
+    path("esync/v1/changes/apply", peer_api.apply_changes),
+    path("esync/v1/collisions", peer_api.collisions),
+    path("esync/v1/resources/manifest", peer_api.resources_manifest),
+    path("esync/v1/resources/file", peer_api.resources_file),
 ]

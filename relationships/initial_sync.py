@@ -25,10 +25,9 @@ from esync_site.refusal import Refusal
 from profiles.models import Profile
 from relationships.models import Relationship
 from relationships.server_identity import get_server_info
-from syncengine import backup, resource_files, runs, table_copy
-from syncengine.models import SyncRun
+from syncengine import backup, change_log, resource_files, runs, table_copy
+from syncengine.models import Anchor, SyncRun
 from syncengine.peer_client import PeerClient
-from syncengine.peer_errors import PeerError
 
 DEFAULT_PROFILE_NAME = "Default DB profile"
 
@@ -87,14 +86,16 @@ def start_initial_sync(relationship: Relationship, user=None, force: bool = Fals
 class DestinationStatus:
     staged: bool
     rows: int
+    mark: int = 0  # the change log's high-water mark when asked (the source's anchor)
 
     def as_dict(self) -> dict:
-        return {"staged": self.staged, "rows": self.rows}
+        return {"staged": self.staged, "rows": self.rows, "mark": self.mark}
 
 
 def destination_status() -> DestinationStatus:
     return DestinationStatus(staged=get_server_info().staged_at is not None,
-                             rows=table_copy.count_rows())
+                             rows=table_copy.count_rows(),
+                             mark=change_log.high_water_mark())
 
 
 def receive_copy(lines: Iterable[bytes], files_token: str,
@@ -103,7 +104,11 @@ def receive_copy(lines: Iterable[bytes], files_token: str,
     backup_file = backup.backup_database() if backup.backup_wanted(initial=True) else None
     try:
         with transaction.atomic():
-            applied = table_copy.import_lines(lines, progress)
+            with change_log.suspended():
+                applied = table_copy.import_lines(lines, progress)
+            # Every row was just replaced: what was logged before no longer applies, and
+            # the anchors start from here.
+            change_log.clear()
             info = get_server_info()
             info.staged_at = timezone.now()
             info.save(update_fields=["staged_at"])
@@ -116,7 +121,7 @@ def receive_copy(lines: Iterable[bytes], files_token: str,
         if backup_file is not None:
             backup.restore_database(backup_file)
         raise
-    return {"applied": applied, "files": files,
+    return {"applied": applied, "files": files, "mark": change_log.high_water_mark(),
             "backup_file": str(backup_file) if backup_file else ""}
 
 
@@ -146,12 +151,19 @@ def run_initial_sync(run: SyncRun) -> None:
                 f"source's ({source_rows}): check the direction. Switch it, or use Force "
                 "Initial Sync to overwrite the destination anyway.")
     runs.report(run, total=source_rows)
+    # The source's changes up to here are in the copy; the destination's log starts afresh.
+    source_mark = change_log.high_water_mark() if upload else remote.mark
     result = (_upload(run, client, source_rows, pgcopy) if upload
               else _download(run, client, pgcopy))
     with transaction.atomic():
         relationship.state = Relationship.State.STAGED
         relationship.staged_at = timezone.now()
         relationship.save(update_fields=["state", "staged_at"])
+        local_sent, remote_applied = ((source_mark, result["mark"]) if upload
+                                      else (result["mark"], source_mark))
+        Anchor.objects.update_or_create(
+            relationship=relationship, source="site",
+            defaults={"local_sent": local_sent, "remote_applied": remote_applied})
         _ensure_default_profile(relationship)
     runs.finish(run, SyncRun.Status.SUCCESS,
                 message=f"{result['applied']} rows and {result['files']} files copied "
@@ -217,21 +229,3 @@ def _ensure_default_profile(relationship: Relationship) -> Profile:
         relationship=relationship, name=f"{DEFAULT_PROFILE_NAME}1",
         items=[Profile.Item.DATABASE], direction=relationship.initial_direction,
     )
-
-
-def execute(run_id: int) -> None:
-    """The worker's entry: claim the run, do it, record how it ended."""
-    run = runs.claim(run_id)
-    if run is None:
-        return
-    try:
-        if run.kind != SyncRun.Kind.FULL_STAGE:
-            raise InitialSyncRefused(f"{run.kind} runs are not yet supported.")
-        run_initial_sync(run)
-    except (PeerError, Refusal, table_copy.StreamRejected,
-            resource_files.ResourceStreamRejected, backup.BackupFailed) as error:
-        runs.finish(run, SyncRun.Status.FAILED, message=str(error))
-    except Exception as error:  # the run must never stay "running" because of a bug
-        runs.finish(run, SyncRun.Status.FAILED,
-                    message=f"The initial sync failed unexpectedly: {error!r}")
-        raise

@@ -56,3 +56,95 @@ class SyncRun(models.Model):
     @property
     def finished(self) -> bool:
         return self.status not in self.ACTIVE
+
+
+class Anchor(models.Model):
+    """Where a relationship's change-tracked sync stands, per database it syncs ("site" or a
+    custom table's ODBC data source): the last local sequence number sent to the peer and
+    the last of the peer's applied here. Both move only once their rows are committed."""
+
+    relationship = models.ForeignKey("relationships.Relationship", on_delete=models.CASCADE,
+                                     related_name="anchors")
+    source = models.CharField(max_length=100, default="site")
+    local_sent = models.BigIntegerField(default=0)
+    remote_applied = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["relationship", "source"],
+                                               name="one_anchor_per_source")]
+
+
+class SkippedRow(models.Model):
+    """A row a run could not apply, and why (the manual's sync log detail)."""
+
+    class Stage(models.TextChoices):
+        INSERTS = "ApplyingInserts", "Applying inserts"
+        UPDATES = "ApplyingUpdates", "Applying updates"
+        DELETES = "ApplyingDeletes", "Applying deletes"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="skipped_rows")
+    side = models.CharField(max_length=6, default="local")  # where it failed: local | remote
+    table_name = models.CharField(max_length=128)
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    error = models.TextField()
+    remote_key = models.CharField(max_length=200, blank=True)
+    local_key = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class ConflictRecord(models.Model):
+    """A row changed on both sides since the last sync: which version won, and the loser kept
+    so an administrator can bring it back."""
+
+    run = models.ForeignKey(SyncRun, null=True, on_delete=models.SET_NULL,
+                            related_name="conflicts")
+    relationship = models.ForeignKey("relationships.Relationship", null=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    table_name = models.CharField(max_length=128)
+    row_key = models.CharField(max_length=200)
+    policy = models.CharField(max_length=11)
+    winner_side = models.CharField(max_length=6)  # local | remote
+    local_version = models.JSONField(null=True)   # None: deleted on that side
+    remote_version = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+    restored_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    @property
+    def loser_side(self) -> str:
+        return "remote" if self.winner_side == "local" else "local"
+
+    @property
+    def losing_version(self) -> dict | None:
+        return self.remote_version if self.winner_side == "local" else self.local_version
+
+
+class Collision(models.Model):
+    """Two items with the same natural name created on both sides since the last sync; the
+    more recent one was renamed with its id appended."""
+
+    class Kind(models.TextChoices):
+        USER = "user", "Users"
+        FOLDER = "folder", "Folders"
+        METADATA = "metadata", "Metadata definitions"
+        MESSAGE = "message", "Messages"
+
+    run = models.ForeignKey(SyncRun, null=True, on_delete=models.SET_NULL,
+                            related_name="collisions")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    table_name = models.CharField(max_length=128)
+    row_id = models.BigIntegerField()
+    original_name = models.CharField(max_length=300)
+    modified_name = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["id"]

@@ -111,3 +111,97 @@ def initial_sync_database(request):
     except Exception as error:
         return _refusal(500, "apply_failed", f"the copy could not be applied: {error}")
     return JsonResponse(result)
+
+
+MAX_CHANGE_SET_BYTES = 256 * 2**20  # one apply request; the initiator sends batches far smaller
+
+
+@require_GET
+def changes(request):
+    """This instance's changes since `since`, leaving out those that came from the asker."""
+    from syncengine import change_log
+    from syncengine.change_sets import to_lines, with_rows
+
+    try:
+        since = int(request.GET.get("since", ""))
+    except ValueError:
+        return _refusal(400, "bad_request", "since must be a sequence number")
+    mark = change_log.high_water_mark()
+    logged = change_log.changes_between(since, mark, exclude_origin=str(request.peer.server_id))
+    return StreamingHttpResponse(to_lines(mark, with_rows(logged)),
+                                 content_type="application/x-ndjson")
+
+
+@require_POST
+def apply_changes(request):
+    """A batch of the asker's changes, applied here in one transaction, stamped as theirs."""
+    from syncengine import apply_changes as applier
+    from syncengine.change_sets import ChangeSetRejected, from_lines
+    from syncengine.db_sync import record_collisions
+    from syncengine.table_copy import split_lines
+
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_CHANGE_SET_BYTES:
+        return _refusal(413, "too_large", f"a change set may not exceed "
+                                          f"{MAX_CHANGE_SET_BYTES // 2**20} MB per request")
+    try:
+        _, batch = from_lines(split_lines(_read_request(request)))
+    except ChangeSetRejected as error:
+        return _refusal(400, "change_set_rejected", str(error))
+    try:
+        result = applier.apply_changes(batch, origin=str(request.peer.server_id))
+    except Exception as error:
+        return _refusal(500, "apply_failed", f"the changes could not be applied: {error}")
+    if request.GET.get("record_collisions") == "1":
+        record_collisions(result.collisions)
+    return JsonResponse(result.as_dict())
+
+
+@require_POST
+def collisions(request):
+    """Collisions the asker resolved on its side, recorded here too (bidirectional runs)."""
+    from syncengine.apply_changes import CollisionNote
+    from syncengine.db_sync import record_collisions
+
+    try:
+        notes = [CollisionNote(kind=str(c["kind"]), table=str(c["table"]),
+                               row_id=int(c["row_id"]), original_name=str(c["original_name"]),
+                               modified_name=str(c["modified_name"]))
+                 for c in json.loads(request.body)["collisions"]]
+    except (ValueError, KeyError, TypeError):
+        return _refusal(400, "bad_request", "malformed collisions")
+    record_collisions(notes)
+    return JsonResponse({"recorded": len(notes)})
+
+
+@require_GET
+def resources_manifest(request):
+    from syncengine import resource_sync
+
+    return JsonResponse({"files": resource_sync.manifest()})
+
+
+@require_http_methods(["GET", "POST"])
+def resources_file(request):
+    from syncengine import resource_sync
+
+    relative = request.GET.get("path", "")
+    try:
+        resource_sync.checked_path(relative)
+    except resource_sync.ResourcePathRefused as error:
+        return _refusal(400, "path_refused", str(error))
+    if request.method == "GET":
+        try:
+            return StreamingHttpResponse(resource_sync.read_chunks(relative),
+                                         content_type="application/octet-stream")
+        except FileNotFoundError:
+            return _refusal(404, "not_found", f"{relative} is not here")
+    try:
+        mtime = float(request.GET.get("mtime", ""))
+    except ValueError:
+        return _refusal(400, "bad_request", "mtime must be a number")
+    size = resource_sync.land(relative, _read_request(request), mtime)
+    return JsonResponse({"path": relative, "size": size})

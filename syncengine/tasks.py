@@ -7,7 +7,7 @@ from esync_site.celery import app
 
 @app.task(name="esync.run_sync", acks_late=True)
 def run_sync(run_id: int) -> None:
-    from relationships.initial_sync import execute
+    from syncengine.run_dispatch import execute
 
     execute(run_id)
 

@@ -83,7 +83,7 @@ def test_a_malformed_esync_toml_stops_every_command_naming_the_key(real_instance
 
 def test_commands_of_later_issues_say_they_are_not_yet_supported(real_instances):
     staging = real_instances("staging")
-    result = staging.esync("profile", "list", check=False)
+    result = staging.esync("content", "sync", "1", check=False)
     assert result.returncode == 2
     assert "not yet supported" in result.stderr
 

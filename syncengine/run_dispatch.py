@@ -1,0 +1,37 @@
+"""The worker's entry for every run: claim it, do the kind of sync it is, record how it ended."""
+
+from __future__ import annotations
+
+from esync_site.refusal import Refusal
+from syncengine import backup, resource_files, runs, table_copy
+from syncengine.change_sets import ChangeSetRejected
+from syncengine.models import SyncRun
+from syncengine.peer_errors import PeerError
+
+# Failures with a message meant for the administrator; anything else is a bug, said as such.
+EXPECTED_FAILURES = (PeerError, Refusal, table_copy.StreamRejected, ChangeSetRejected,
+                     resource_files.ResourceStreamRejected, backup.BackupFailed)
+
+
+def execute(run_id: int) -> None:
+    run = runs.claim(run_id)
+    if run is None:
+        return
+    try:
+        if run.kind == SyncRun.Kind.FULL_STAGE:
+            from relationships.initial_sync import run_initial_sync
+
+            run_initial_sync(run)
+        elif run.kind == SyncRun.Kind.FULL_SYNC:
+            from syncengine.profile_sync import run_profile
+
+            run_profile(run)
+        else:
+            raise Refusal(f"{run.get_kind_display()} runs are not yet supported.")
+    except EXPECTED_FAILURES as error:
+        runs.finish(run, SyncRun.Status.FAILED, message=str(error))
+    except Exception as error:  # the run must never stay "running" because of a bug
+        runs.finish(run, SyncRun.Status.FAILED,
+                    message=f"The {run.get_kind_display().lower()} failed unexpectedly: "
+                            f"{error!r}")
+        raise
