@@ -21,12 +21,8 @@ EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
 
 # Commands of the design's contract that later work brings. They answer clearly meanwhile.
 NOT_YET_SUPPORTED = {
-    "preview": "the synchronization preview",
-    "logs": "synchronization logs",
-    "log": "synchronization logs",
     "content": "content-level sync",
     "folder": "folder-level sync",
-    "collisions": "collision review",
 }
 
 
@@ -217,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     from syncengine.commands import add_parsers as add_sync_parsers
 
     add_sync_parsers(sub, home_option)
+
+    from syncengine.table_commands import add_parsers as add_table_parsers
+
+    add_table_parsers(sub, home_option)
 
     p = sub.add_parser("demo", help="staging + production on this machine, ready to click")
     p.add_argument("--dir", default="var/demo")

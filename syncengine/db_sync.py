@@ -71,6 +71,10 @@ class SyncOutcome:
     conflicts: int = 0
     collisions: int = 0
 
+    def add(self, other: SyncOutcome) -> None:
+        for name in ("applied", "skipped", "total", "conflicts", "collisions"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
 
 def anchor_for(relationship, source: str = "site") -> Anchor:
     anchor, _ = Anchor.objects.get_or_create(relationship=relationship, source=source)

@@ -54,7 +54,7 @@ def start_profile_sync(profile, user=None) -> SyncRun:
 
 
 def run_profile(run: SyncRun) -> None:
-    from syncengine import db_sync, resource_sync
+    from syncengine import custom_tables, db_sync, resource_sync
 
     profile = run.profile
     if profile is None:
@@ -65,6 +65,10 @@ def run_profile(run: SyncRun) -> None:
         runs.report(run, **fields)
 
     outcome = db_sync.sync_database(run, profile, progress)
+    external = custom_tables.sync_external_sources(run, profile, db_sync.client_for(
+        profile.relationship), progress)
+    if external is not None:
+        outcome.add(external)
     files = resource_sync.sync_resource_files(profile, progress)
     status = SyncRun.Status.WARNING if outcome.skipped else SyncRun.Status.SUCCESS
     parts = [f"{outcome.applied} applied, {outcome.skipped} skipped of {outcome.total} "

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from collections.abc import Iterator
 
 from tests.real_instances import RealInstance
 from tests.sync_helpers import create_relationship, seed, trust_both_ways

@@ -14,6 +14,11 @@ from tests.db_sync_helpers import (
 )
 from tests.sync_helpers import contents
 
+HISTORY_TITLES = """
+from cms.models import ContentHistory
+result = list(ContentHistory.objects.filter(content_id={id}).values_list("title", flat=True))
+"""
+
 pytestmark = pytest.mark.slow
 
 
@@ -51,6 +56,12 @@ def test_upload_overwrites_the_remote_and_download_brings_the_remote_back(
 
         pair.sync("Up")
         assert run_python(pair.production, TITLE_OF.format(id=content_id)) == "Staging's"
+        # Production's version is not lost: it is in the item's history on staging, and
+        # that history version goes up with the next run.
+        assert "Production's" in run_python(pair.staging, HISTORY_TITLES.format(id=content_id))
+        pair.sync("Up")
+        assert "Production's" in run_python(pair.production,
+                                            HISTORY_TITLES.format(id=content_id))
 
         run_python(pair.production, EDIT_CONTENT.format(id=content_id, title="Fixed live"))
         pair.sync("Down")
