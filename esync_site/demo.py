@@ -150,6 +150,7 @@ def run_demo(base: Path, start: bool = True) -> int:
                   f"(sync port {instance.sync_port}; log {log_path})")
         print(f"  sign in as admin / {DEMO_PASSWORD} (also jsmith = editor, syncadmin = "
               "Synchronization Admin, same password)")
+        print("  visitors sign up as members at /site/signup/ on either instance")
         print("  Ctrl-C stops both.\n", flush=True)
         while not stop_requested and all(s.poll() is None for s in servers):
             time.sleep(0.5)
