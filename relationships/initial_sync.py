@@ -10,10 +10,8 @@ leaves the destination as it was.
 from __future__ import annotations
 
 import json
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -180,21 +178,41 @@ def _upload(run: SyncRun, client: PeerClient, source_rows: int, pgcopy: bool) ->
     ) as response:
         token = _json(response)["token"]
     runs.report(run, bytes=run.bytes + size)
-    runs.report(run, phase="Preparing the database copy")
-    with tempfile.TemporaryFile(dir=Path(settings.ESYNC.state_dir)) as spool:
-        for chunk in table_copy.export_lines(pgcopy=pgcopy):
-            spool.write(chunk)
-        size = spool.tell()
-        spool.seek(0)
-        runs.report(run, phase=f"Sending the database ({size / 2**20:.1f} MB); the remote "
-                               "applies it in one transaction")
-        with client.open("POST", f"/initial-sync/database?files={token}", body=spool,
-                         headers={"Content-Length": str(size),
-                                  "Content-Type": "application/x-ndjson",
-                                  "X-Esync-Source-Rows": str(source_rows)}) as response:
-            result = _json(response)
-    runs.report(run, bytes=run.bytes + size)
+    runs.report(run, phase="Sending the database; the remote applies it as it arrives, in "
+                           "one transaction")
+    sent = _Counter()
+    with client.open("POST", f"/initial-sync/database?files={token}",
+                     body=sent.count(_coalesced(table_copy.export_lines(pgcopy=pgcopy))),
+                     headers={"Content-Type": "application/x-ndjson",
+                              "X-Esync-Source-Rows": str(source_rows)}) as response:
+        result = _json(response)
+    runs.report(run, bytes=run.bytes + sent.total)
     return result
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.total = 0
+
+    def count(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.total += len(chunk)
+            yield chunk
+
+
+def _coalesced(lines: Iterable[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
+    """Lines gathered into chunks of about `size` bytes (one chunk per line is slow)."""
+    pending: list[bytes] = []
+    gathered = 0
+    for line in lines:
+        pending.append(line)
+        gathered += len(line)
+        if gathered >= size:
+            yield b"".join(pending)
+            pending.clear()
+            gathered = 0
+    if pending:
+        yield b"".join(pending)
 
 
 def _download(run: SyncRun, client: PeerClient, pgcopy: bool) -> dict:

@@ -155,17 +155,20 @@ class PeerClient:
         }
 
     @contextmanager
-    def open(self, method: str, path: str, body: bytes | BinaryIO | None = None,
+    def open(self, method: str, path: str,
+             body: bytes | BinaryIO | Iterable[bytes] | None = None,
              headers: dict[str, str] | None = None) -> Iterator[PeerResponse]:
         """One streamed request: the response body is read in chunks as the caller goes.
 
-        A file body is sent as it is read; give its Content-Length in `headers`, since the
-        peer (Django behind WSGI) reads no body without one."""
+        A file body is sent as it is read; give its Content-Length in `headers`. Any other
+        iterable of bytes is sent with chunked transfer encoding as it is produced."""
         connection = self._connect()
+        streamed = body is not None and not isinstance(body, bytes | bytearray) and \
+            not hasattr(body, "read")
         try:
             try:
                 connection.request(method, API_PREFIX + path, body=body,
-                                   headers=self._headers(headers))
+                                   headers=self._headers(headers), encode_chunked=streamed)
                 response = connection.getresponse()
             except BaseException as error:
                 raise self._translate(error) from error
