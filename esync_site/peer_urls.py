@@ -3,6 +3,8 @@
 from django.urls import path
 
 from syncengine import peer_api
+from syncengine.peer_api_custom import apply_changes as custom_apply
+from syncengine.peer_api_custom import changes as custom_changes
 
 urlpatterns = [
     path("esync/v1/hello", peer_api.hello, name="peer-hello"),
@@ -15,4 +17,6 @@ urlpatterns = [
     path("esync/v1/collisions", peer_api.collisions),
     path("esync/v1/resources/manifest", peer_api.resources_manifest),
     path("esync/v1/resources/file", peer_api.resources_file),
+    path("esync/v1/custom/<str:source>/changes", custom_changes),
+    path("esync/v1/custom/<str:source>/changes/apply", custom_apply),
 ]

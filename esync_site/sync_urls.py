@@ -5,6 +5,7 @@ from django.urls import path
 from certificates import views as certificate_views
 from profiles import views as profile_views
 from relationships import views as relationship_views
+from syncengine import views as engine_views
 
 app_name = "sync"
 
@@ -20,8 +21,22 @@ urlpatterns = [
          name="relationship_initial_sync"),
     path("relationships/<int:relationship_id>/delete/", relationship_views.delete,
          name="relationship_delete"),
+    path("relationships/<int:relationship_id>/log/", engine_views.relationship_log,
+         name="relationship_log"),
+    path("relationships/<int:relationship_id>/profiles/new/", profile_views.add,
+         name="profile_add"),
+    path("profiles/<int:profile_id>/delete/", profile_views.delete, name="profile_delete"),
+    path("profiles/<int:profile_id>/sync/", profile_views.sync_now, name="profile_sync"),
+    path("profiles/<int:profile_id>/preview/", engine_views.preview, name="profile_preview"),
+    path("profiles/<int:profile_id>/log/", engine_views.profile_log, name="profile_log"),
     path("runs/<int:run_id>/", relationship_views.run_progress, name="run"),
     path("runs/<int:run_id>/state/", relationship_views.run_state, name="run_state"),
+    path("logs/", engine_views.logs, name="logs"),
+    path("logs/<int:run_id>/", engine_views.log_detail, name="log"),
+    path("collisions/", engine_views.collisions, name="collisions"),
+    path("conflicts/", engine_views.conflict_list, name="conflicts"),
+    path("conflicts/<int:conflict_id>/restore/", engine_views.conflict_restore,
+         name="conflict_restore"),
     path("security/", certificate_views.security_configurator, name="security"),
     path("security/generate/", certificate_views.generate, name="security_generate"),
     path("security/export/", certificate_views.export, name="security_export"),

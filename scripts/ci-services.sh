@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # CI only: make sure what the suite requires is here and running — PostgreSQL, Redis,
-# Debian's Chromium (driven by Playwright, never downloaded by it) and unixODBC.
+# Debian's Chromium (driven by Playwright, never downloaded by it) and unixODBC with its
+# PostgreSQL driver.
 set -euo pipefail
 
 need_packages=()
 command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
 [ -e /usr/lib/x86_64-linux-gnu/libodbc.so.2 ] || [ -e /usr/lib/aarch64-linux-gnu/libodbc.so.2 ] \
   || need_packages+=(unixodbc)
+# Custom tables of ODBC data sources: the PostgreSQL driver ("PostgreSQL Unicode").
+command -v odbcinst >/dev/null 2>&1 && odbcinst -q -d 2>/dev/null | grep -qx '\[PostgreSQL Unicode\]' \
+  || need_packages+=(unixodbc odbc-postgresql)
 command -v pg_ctlcluster >/dev/null 2>&1 || need_packages+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
 if [ ${#need_packages[@]} -gt 0 ]; then

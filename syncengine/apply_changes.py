@@ -334,10 +334,15 @@ def _resolve_collisions(spec: TableSpec, changes: list[Change], result: ApplyRes
             continue
         local_id, local_name, local_created = clash
         original = row[name.column]
-        if _created(row[name.created_column]) >= _created(local_created):
+        # Ties go by id, so that both sides, each meeting the other's row, pick the same one.
+        if (_created(row[name.created_column]), change.key[0]) > \
+                (_created(local_created), local_id):
             row[name.column] = f"{original}{change.key[0]}"
-            result.collisions.append(CollisionNote(name.kind, spec.name, change.key[0],
-                                                   original, row[name.column]))
+            # The same change set applied again (a run cut off and started over) finds the
+            # row already renamed here: keep the rename, but it is not a new collision.
+            if _name_here(spec, change.key[0]) != row[name.column]:
+                result.collisions.append(CollisionNote(name.kind, spec.name, change.key[0],
+                                                       original, row[name.column]))
             renamed.append((spec.name, change.key))
         else:
             modified = f"{local_name}{local_id}"
@@ -347,6 +352,14 @@ def _resolve_collisions(spec: TableSpec, changes: list[Change], result: ApplyRes
             result.collisions.append(CollisionNote(name.kind, spec.name, local_id,
                                                    local_name, modified))
             renamed.append((spec.name, (local_id,)))
+
+
+def _name_here(spec: TableSpec, row_id) -> object:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_q(spec.natural_name.column)} FROM {_q(spec.name)} "
+                       f"WHERE {_q(spec.pk[0])} = %s", [row_id])
+        found = cursor.fetchone()
+    return found[0] if found else None
 
 
 # -- deletes ----------------------------------------------------------------------------------

@@ -181,18 +181,29 @@ def sync_database(run: SyncRun, profile, progress: Callable[..., None]) -> SyncO
                                                 + len(there.skipped)),
                      applied=outcome.applied + there.applied,
                      skipped=outcome.skipped + len(there.skipped))
+        # Both sides resolve the same clash (each renames the newer row as it meets the
+        # other's), so a rename already recorded on one side is not recorded there again.
+        only_there = _not_in(there.collisions, here.collisions)
         with transaction.atomic():
             _record_skips(run, there, REMOTE)
             if profile.direction == BIDIRECTIONAL:
-                record_collisions(there.collisions, run)
+                record_collisions(only_there, run)
             Anchor.objects.filter(id=anchor_for(relationship).id).update(
                 local_sent=plan.local_mark)
-    if profile.direction == BIDIRECTIONAL and here.collisions:
-        client.post_json("/collisions", {"collisions": [c.as_dict() for c in here.collisions]})
+        only_here = _not_in(here.collisions, there.collisions)
+        if profile.direction == BIDIRECTIONAL and only_here:
+            client.post_json("/collisions", {"collisions": [c.as_dict() for c in only_here]})
+        outcome.collisions = len(here.collisions) + len(only_there)
+    else:
+        outcome.collisions = len(here.collisions)
     outcome.applied += there.applied
     outcome.skipped += len(there.skipped)
-    outcome.collisions = len(here.collisions) + len(there.collisions)
     return outcome
+
+
+def _not_in(notes: list[CollisionNote], others: list[CollisionNote]) -> list[CollisionNote]:
+    seen = {(n.table, n.row_id, n.modified_name) for n in others}
+    return [n for n in notes if (n.table, n.row_id, n.modified_name) not in seen]
 
 
 def _refreshed(changes: list[Change]) -> list[Change]:

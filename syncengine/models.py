@@ -148,3 +148,4 @@ class Collision(models.Model):
 
     class Meta:
         ordering = ["id"]
+from syncengine.custom_table_models import CustomTable  # noqa: E402,F401

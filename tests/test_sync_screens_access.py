@@ -8,7 +8,8 @@ from esync_site import sync_urls
 pytestmark = pytest.mark.django_db
 
 
-SAMPLE_ARGUMENTS = {"<int:peer_id>": [1], "<int:relationship_id>": [1], "<int:run_id>": [1]}
+SAMPLE_ARGUMENTS = {"<int:peer_id>": [1], "<int:relationship_id>": [1], "<int:run_id>": [1],
+                    "<int:profile_id>": [1], "<int:conflict_id>": [1]}
 
 
 def synchronization_urls(role: str | None = None) -> list[str]:
@@ -54,8 +55,9 @@ def test_a_membership_user_is_refused(client, member):
                                        ("sync_admin", "Synchronization Admin")])
 def test_each_role_gets_into_its_screens_and_no_others(client, request, who, role):
     from certificates.models import TrustedPeer
+    from profiles.models import Profile
     from relationships.models import Relationship
-    from syncengine.models import SyncRun
+    from syncengine.models import ConflictRecord, SyncRun
 
     peer = TrustedPeer.objects.create(
         id=1, name="peer", server_id="00000000-0000-0000-0000-000000000001",
@@ -65,8 +67,14 @@ def test_each_role_gets_into_its_screens_and_no_others(client, request, who, rol
     relationship = Relationship.objects.create(
         id=1, remote_host="127.0.0.1", remote_server_id=peer.server_id, remote_name="peer",
         remote_database="esync", certificate=peer, initial_direction="upload")
-    SyncRun.objects.create(id=1, kind="FullStage", relationship=relationship,
-                           direction="upload", status="success")
+    run = SyncRun.objects.create(id=1, kind="FullStage", relationship=relationship,
+                                 direction="upload", status="success")
+    Profile.objects.create(id=1, relationship=relationship, name="Database",
+                           items=["database"], direction="upload")
+    ConflictRecord.objects.create(id=1, run=run, relationship=relationship,
+                                  table_name="cms_content", row_key="1", policy="local-wins",
+                                  winner_side="local", local_version=None,
+                                  remote_version=None)
     client.force_login(request.getfixturevalue(who))
     allowed = synchronization_urls(role)
     for url in allowed:
