@@ -90,7 +90,7 @@ def key_text(key: Iterable) -> str:
 def apply_changes(changes: list[Change], origin: str,
                   specs: dict[str, TableSpec] | None = None) -> ApplyResult:
     """Apply `changes` (from the peer `origin`) in one transaction; returns what happened."""
-    specs = specs or specs_by_name()
+    specs = specs_by_name() if specs is None else specs
     result = ApplyResult()
     by_table: dict[str, list[Change]] = {}
     for change in changes:
@@ -386,15 +386,15 @@ def _delete(spec: TableSpec, changes: list[Change], specs: dict[str, TableSpec],
                                    + " OR ".join(f"({match})" for _ in batch),
                                    [v for k in batch for v in k])
                 result.applied += len(batch)
-            except DatabaseError as error:
+            except DatabaseError:
                 for key in batch:
                     try:
                         with transaction.atomic():
                             cursor.execute(f"DELETE FROM {_q(spec.name)} WHERE {match}",
                                            list(key))
                         result.applied += 1
-                    except DatabaseError:
-                        result.skipped.append(Skip(spec.name, DELETES, _error_text(error),
+                    except DatabaseError as row_error:
+                        result.skipped.append(Skip(spec.name, DELETES, _error_text(row_error),
                                                    key_text(key)))
 
 

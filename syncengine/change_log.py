@@ -43,7 +43,7 @@ class LoggedChange:
 
 # -- schema -----------------------------------------------------------------------------------
 
-_SQLITE_SCHEMA = [
+SQLITE_SCHEMA = [
     """CREATE TABLE IF NOT EXISTS esync_change (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         table_name TEXT NOT NULL,
@@ -56,7 +56,7 @@ _SQLITE_SCHEMA = [
         id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL)""",
 ]
 
-_PG_SCHEMA = [
+PG_SCHEMA = [
     "CREATE SEQUENCE IF NOT EXISTS esync_change_seq AS bigint",
     """CREATE TABLE IF NOT EXISTS esync_change (
         table_name text NOT NULL,
@@ -173,7 +173,7 @@ def install() -> int:
     """
     tracked = _tracked()
     with transaction.atomic(), connection.cursor() as cursor:
-        for statement in (_PG_SCHEMA if connection.vendor == "postgresql" else _SQLITE_SCHEMA):
+        for statement in (PG_SCHEMA if connection.vendor == "postgresql" else SQLITE_SCHEMA):
             cursor.execute(statement)
         _drop_triggers(cursor)
         for table, logged, key_columns, membership in tracked:

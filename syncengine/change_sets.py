@@ -83,7 +83,7 @@ def with_rows(logged: Iterable[change_log.LoggedChange],
               specs: dict[str, TableSpec] | None = None) -> list[Change]:
     """The logged changes with their rows as they are now. A row logged as changed but gone
     since is left out: its delete has a later number and travels next time."""
-    specs = specs or specs_by_name()
+    specs = specs_by_name() if specs is None else specs
     logged = [c for c in logged if c.table in specs]
     wanted: dict[str, list[tuple]] = {}
     for change in logged:
@@ -166,7 +166,7 @@ def to_lines(mark: int, changes: Iterable[Change]) -> Iterator[bytes]:
 
 def from_lines(lines: Iterable[bytes], specs: dict[str, TableSpec] | None = None,
                ) -> tuple[int, list[Change]]:
-    specs = specs or specs_by_name()
+    specs = specs_by_name() if specs is None else specs
     mark: int | None = None
     changes = []
     for raw in lines:

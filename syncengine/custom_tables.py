@@ -154,6 +154,13 @@ def _describe_postgresql(query: Query, table: str) -> TableShape | None:
                       generated)
 
 
+# Key columns whose values compare exactly after a round trip through JSON (a decimal or a
+# time would be written differently by the change log's triggers and by a row read).
+KEY_TYPES = re.compile(r"^(integer|int|int2|int4|int8|smallint|bigint|tinyint|mediumint|"
+                       r"text|varchar.*|character varying.*|char.*|character.*|nvarchar.*|"
+                       r"nchar.*|clob|uuid|citext)$", re.IGNORECASE)
+
+
 def refuse_unless_syncable(shape: TableShape | None, table: str, where: str) -> TableShape:
     """The manual's rule: a primary key, and no column whose values the database allocates."""
     if shape is None:
@@ -168,6 +175,12 @@ def refuse_unless_syncable(shape: TableShape | None, table: str, where: str) -> 
             f"The table {table!r} has an identity/auto-increment column ({names}): a custom "
             "table cannot use one, since nothing allocates its keys across servers and two "
             "servers would hand out the same keys. Use a key the application chooses.")
+    odd_keys = [c for c in shape.pk if not KEY_TYPES.search(shape.types.get(c, "") or "")]
+    if odd_keys:
+        raise CustomTableRefused(
+            f"The key of {table!r} has columns that are neither integers nor text "
+            f"({', '.join(odd_keys)}): a custom table's key must be integer or text columns, "
+            "whose values read back exactly the same on every server.")
     if shape.generated:
         raise CustomTableRefused(f"The table {table!r} has generated columns "
                                  f"({', '.join(shape.generated)}), which cannot be written.")

@@ -76,6 +76,12 @@ class SyncOutcome:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+def current_anchor(relationship, source: str = "site") -> Anchor:
+    """The anchor as it stands, without creating one (a preview writes nothing)."""
+    return (Anchor.objects.filter(relationship=relationship, source=source).first()
+            or Anchor(relationship=relationship, source=source))
+
+
 def anchor_for(relationship, source: str = "site") -> Anchor:
     anchor, _ = Anchor.objects.get_or_create(relationship=relationship, source=source)
     return anchor
@@ -98,16 +104,22 @@ def read_remote_changes(client: PeerClient, since: int) -> tuple[int, list[Chang
 def plan_sync(relationship, direction: str, policy: str,
               client: PeerClient | None = None) -> SyncPlan:
     """What the next run of this direction and policy would move (changes nothing)."""
-    anchor = anchor_for(relationship)
+    anchor = current_anchor(relationship)
     peer_id = str(relationship.remote_server_id)
     local_mark = change_log.high_water_mark()
     local = with_rows(change_log.changes_between(anchor.local_sent, local_mark,
                                                  exclude_origin=peer_id))
     remote_mark, remote = read_remote_changes(client or client_for(relationship),
                                               anchor.remote_applied)
-    plan = SyncPlan(direction, policy, local_mark, remote_mark, local, remote)
-    remote_by_key = {(c.table, c.key): c for c in remote}
-    local_by_key = {(c.table, c.key): c for c in local}
+    return settle(SyncPlan(direction, policy, local_mark, remote_mark, local, remote))
+
+
+def settle(plan: SyncPlan) -> SyncPlan:
+    """Fill in what moves. A row changed on both sides is a conflict: upload keeps ours,
+    download theirs, bidirectional follows the policy; the same edit on both, or a delete on
+    both, is no conflict and moves nothing."""
+    remote_by_key = {(c.table, c.key): c for c in plan.remote_changes}
+    local_by_key = {(c.table, c.key): c for c in plan.local_changes}
     settled: set[tuple] = set()
     for ident, mine in local_by_key.items():
         theirs = remote_by_key.get(ident)
@@ -115,28 +127,26 @@ def plan_sync(relationship, direction: str, policy: str,
             continue
         settled.add(ident)
         if mine.is_delete and theirs.is_delete:
-            continue  # gone on both sides: nothing to move
-        if not mine.is_delete and not theirs.is_delete and _same_row(mine.row, theirs.row):
-            continue  # the same edit on both sides
-        if direction == UPLOAD:
-            winner = LOCAL
-        elif direction == DOWNLOAD:
-            winner = REMOTE
+            continue
+        if not mine.is_delete and not theirs.is_delete and same_row(mine.row, theirs.row):
+            continue
+        if plan.direction == BIDIRECTIONAL:
+            winner = LOCAL if plan.policy == LOCAL_WINS else REMOTE
         else:
-            winner = LOCAL if policy == LOCAL_WINS else REMOTE
+            winner = LOCAL if plan.direction == UPLOAD else REMOTE
         plan.conflicts.append(Conflict(ident[0], ident[1], mine, theirs, winner))
         if winner == LOCAL:
             plan.outgoing.append(mine)
         else:
             plan.incoming.append(theirs)
-    if direction in (UPLOAD, BIDIRECTIONAL):
+    if plan.direction in (UPLOAD, BIDIRECTIONAL):
         plan.outgoing += [c for i, c in local_by_key.items() if i not in settled]
-    if direction in (DOWNLOAD, BIDIRECTIONAL):
+    if plan.direction in (DOWNLOAD, BIDIRECTIONAL):
         plan.incoming += [c for i, c in remote_by_key.items() if i not in settled]
     return plan
 
 
-def _same_row(a: dict, b: dict) -> bool:
+def same_row(a: dict, b: dict) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 

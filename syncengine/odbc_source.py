@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from esync_site.refusal import Refusal
 from syncengine.apply_changes import DELETES, INSERTS, UPDATES, ApplyResult, Skip, key_text
-from syncengine.change_log import _PG_SCHEMA, LOCK_KEY, TRIGGER_PREFIX
+from syncengine.change_log import LOCK_KEY, PG_SCHEMA, TRIGGER_PREFIX
 from syncengine.change_sets import Change
 from syncengine.custom_tables import CustomTableRefused, TableShape, describe, quote
 from syncengine.tracked_tables import TableSpec, in_dependency_order
@@ -80,7 +80,7 @@ class ExternalDatabase:
 
     def install_tracking(self, shape: TableShape) -> None:
         """The change log and this table's trigger, in the data source's database."""
-        for statement in _PG_SCHEMA:
+        for statement in PG_SCHEMA:
             self.query(statement)
         self.drop_tracking(shape.name)
         args = ", ".join(f"'{a}'" for a in (shape.name, ",".join(shape.pk), "row"))
@@ -260,47 +260,6 @@ def registered_tables(source: str) -> tuple[str, list[str]]:
 
 # -- one profile run's part: a data source's tables -------------------------------------------
 
-def settle(plan):
-    """Who wins a row changed on both sides, as db_sync settles the site database's: by
-    direction (upload: ours, download: theirs), bidirectional by the profile's policy."""
-    from syncengine.db_sync import (
-        BIDIRECTIONAL,
-        DOWNLOAD,
-        LOCAL,
-        LOCAL_WINS,
-        REMOTE,
-        UPLOAD,
-        Conflict,
-        _same_row,
-    )
-
-    remote_by_key = {(c.table, c.key): c for c in plan.remote_changes}
-    local_by_key = {(c.table, c.key): c for c in plan.local_changes}
-    settled: set[tuple] = set()
-    for ident, mine in local_by_key.items():
-        theirs = remote_by_key.get(ident)
-        if theirs is None:
-            continue
-        settled.add(ident)
-        if (mine.is_delete and theirs.is_delete) or (
-                not mine.is_delete and not theirs.is_delete and _same_row(mine.row, theirs.row)):
-            continue
-        if plan.direction == BIDIRECTIONAL:
-            winner = LOCAL if plan.policy == LOCAL_WINS else REMOTE
-        else:
-            winner = LOCAL if plan.direction == UPLOAD else REMOTE
-        plan.conflicts.append(Conflict(ident[0], ident[1], mine, theirs, winner))
-        if winner == LOCAL:
-            plan.outgoing.append(mine)
-        else:
-            plan.incoming.append(theirs)
-    if plan.direction in (UPLOAD, BIDIRECTIONAL):
-        plan.outgoing += [c for i, c in local_by_key.items() if i not in settled]
-    if plan.direction in (DOWNLOAD, BIDIRECTIONAL):
-        plan.incoming += [c for i, c in remote_by_key.items() if i not in settled]
-    return plan
-
-
 def sync_source(run, profile, client, source: str, progress):
     """The run's part for one data source: its changes here and the peer's same-named
     source's, settled by the profile's direction and policy, each side's applied in one
@@ -314,6 +273,7 @@ def sync_source(run, profile, client, source: str, progress):
         SyncOutcome,
         SyncPlan,
         anchor_for,
+        settle,
     )
     from syncengine.models import Anchor
 

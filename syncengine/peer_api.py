@@ -30,12 +30,12 @@ def hello(request):
     })
 
 
-def _read_request(request, chunk_size: int = 256 * 1024):
+def read_request(request, chunk_size: int = 256 * 1024):
     while chunk := request.read(chunk_size):
         yield chunk
 
 
-def _refusal(status: int, code: str, message: str) -> JsonResponse:
+def refusal(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": code, "message": message}, status=status)
 
 
@@ -49,7 +49,7 @@ def pair(request):
         theirs = numbering.Numbering(payload["number"], int(payload["highest_known"]))
         we_are_source = payload["you_are"] == "source"
     except (ValueError, KeyError, TypeError):
-        return _refusal(400, "bad_request", "malformed pairing request")
+        return refusal(400, "bad_request", "malformed pairing request")
     mine, other, highest = numbering.decide(numbering.current(), theirs, we_are_source)
     numbering.adopt(mine, highest)
     return JsonResponse({"your_number": other, "my_number": mine, "highest_known": highest})
@@ -70,9 +70,9 @@ def initial_sync_files(request):
         return StreamingHttpResponse(resource_files.export_tar_chunks(),
                                      content_type="application/x-tar")
     try:
-        token = resource_files.stage(_read_request(request))
+        token = resource_files.stage(read_request(request))
     except (resource_files.ResourceStreamRejected, OSError) as error:
-        return _refusal(400, "files_rejected", str(error))
+        return refusal(400, "files_rejected", str(error))
     return JsonResponse({"token": token})
 
 
@@ -89,27 +89,27 @@ def initial_sync_database(request):
 
     token = request.GET.get("files", "")
     if not token.isalnum():
-        return _refusal(400, "bad_request", "missing or malformed files token")
+        return refusal(400, "bad_request", "missing or malformed files token")
     # The initiator checked these too; a destination does not rely on it. Forcing is only
     # ever started on the destination itself (the download side), never pushed onto it.
     status = destination_status()
     if status.staged:
-        return _refusal(409, "already_staged",
+        return refusal(409, "already_staged",
                         "this instance was already initialized by an initial sync")
     try:
         source_rows = int(request.headers.get("X-Esync-Source-Rows", ""))
     except ValueError:
-        return _refusal(400, "bad_request", "the source's row count is missing")
+        return refusal(400, "bad_request", "the source's row count is missing")
     if status.rows > source_rows:
-        return _refusal(409, "destination_larger",
+        return refusal(409, "destination_larger",
                         f"this instance's database ({status.rows} rows) is larger than the "
                         f"source's ({source_rows})")
     try:
-        result = receive_copy(table_copy.split_lines(_read_request(request)), token)
+        result = receive_copy(table_copy.split_lines(read_request(request)), token)
     except table_copy.StreamRejected as error:
-        return _refusal(400, "stream_rejected", str(error))
+        return refusal(400, "stream_rejected", str(error))
     except Exception as error:
-        return _refusal(500, "apply_failed", f"the copy could not be applied: {error}")
+        return refusal(500, "apply_failed", f"the copy could not be applied: {error}")
     return JsonResponse(result)
 
 
@@ -125,7 +125,7 @@ def changes(request):
     try:
         since = int(request.GET.get("since", ""))
     except ValueError:
-        return _refusal(400, "bad_request", "since must be a sequence number")
+        return refusal(400, "bad_request", "since must be a sequence number")
     mark = change_log.high_water_mark()
     logged = change_log.changes_between(since, mark, exclude_origin=str(request.peer.server_id))
     return StreamingHttpResponse(to_lines(mark, with_rows(logged)),
@@ -145,16 +145,16 @@ def apply_changes(request):
     except ValueError:
         length = 0
     if length > MAX_CHANGE_SET_BYTES:
-        return _refusal(413, "too_large", f"a change set may not exceed "
+        return refusal(413, "too_large", f"a change set may not exceed "
                                           f"{MAX_CHANGE_SET_BYTES // 2**20} MB per request")
     try:
-        _, batch = from_lines(split_lines(_read_request(request)))
+        _, batch = from_lines(split_lines(read_request(request)))
     except ChangeSetRejected as error:
-        return _refusal(400, "change_set_rejected", str(error))
+        return refusal(400, "change_set_rejected", str(error))
     try:
         result = applier.apply_changes(batch, origin=str(request.peer.server_id))
     except Exception as error:
-        return _refusal(500, "apply_failed", f"the changes could not be applied: {error}")
+        return refusal(500, "apply_failed", f"the changes could not be applied: {error}")
     if request.GET.get("record_collisions") == "1":
         record_collisions(result.collisions)
     return JsonResponse(result.as_dict())
@@ -172,7 +172,7 @@ def collisions(request):
                                modified_name=str(c["modified_name"]))
                  for c in json.loads(request.body)["collisions"]]
     except (ValueError, KeyError, TypeError):
-        return _refusal(400, "bad_request", "malformed collisions")
+        return refusal(400, "bad_request", "malformed collisions")
     record_collisions(notes)
     return JsonResponse({"recorded": len(notes)})
 
@@ -192,16 +192,16 @@ def resources_file(request):
     try:
         resource_sync.checked_path(relative)
     except resource_sync.ResourcePathRefused as error:
-        return _refusal(400, "path_refused", str(error))
+        return refusal(400, "path_refused", str(error))
     if request.method == "GET":
         try:
             return StreamingHttpResponse(resource_sync.read_chunks(relative),
                                          content_type="application/octet-stream")
         except FileNotFoundError:
-            return _refusal(404, "not_found", f"{relative} is not here")
+            return refusal(404, "not_found", f"{relative} is not here")
     try:
         mtime = float(request.GET.get("mtime", ""))
     except ValueError:
-        return _refusal(400, "bad_request", "mtime must be a number")
-    size = resource_sync.land(relative, _read_request(request), mtime)
+        return refusal(400, "bad_request", "mtime must be a number")
+    size = resource_sync.land(relative, read_request(request), mtime)
     return JsonResponse({"path": relative, "size": size})

@@ -17,7 +17,7 @@ from syncengine.odbc_source import (
     registered_tables,
     specs_of,
 )
-from syncengine.peer_api import MAX_CHANGE_SET_BYTES, _read_request, _refusal
+from syncengine.peer_api import MAX_CHANGE_SET_BYTES, read_request, refusal
 
 
 @require_GET
@@ -28,7 +28,7 @@ def changes(request, source: str):
     try:
         since = int(request.GET.get("since", ""))
     except ValueError:
-        return _refusal(400, "bad_request", "since must be a sequence number")
+        return refusal(400, "bad_request", "since must be a sequence number")
     try:
         connection_string, tables = registered_tables(source)
         with connect(connection_string, source) as database:
@@ -36,9 +36,9 @@ def changes(request, source: str):
             mark = database.high_water_mark()
             found = database.changes(since, mark, str(request.peer.server_id), shapes)
     except CustomTableRefused as error:
-        return _refusal(404, "unknown_source", str(error))
+        return refusal(404, "unknown_source", str(error))
     except OdbcSourceUnavailable as error:
-        return _refusal(503, "source_unavailable", str(error))
+        return refusal(503, "source_unavailable", str(error))
     return StreamingHttpResponse(to_lines(mark, found), content_type="application/x-ndjson")
 
 
@@ -54,23 +54,23 @@ def apply_changes(request, source: str):
     except ValueError:
         length = 0
     if length > MAX_CHANGE_SET_BYTES:
-        return _refusal(413, "too_large", f"a change set may not exceed "
+        return refusal(413, "too_large", f"a change set may not exceed "
                                           f"{MAX_CHANGE_SET_BYTES // 2**20} MB per request")
     try:
         connection_string, tables = registered_tables(source)
         with connect(connection_string, source) as database:
             shapes = database.shapes(tables)
             try:
-                _, batch = from_lines(split_lines(_read_request(request)),
+                _, batch = from_lines(split_lines(read_request(request)),
                                       specs_of(shapes, source))
             except ChangeSetRejected as error:
-                return _refusal(400, "change_set_rejected",
+                return refusal(400, "change_set_rejected",
                                 f"{error} (not registered in {source!r} here?)")
             result = database.apply(batch, str(request.peer.server_id), shapes)
     except CustomTableRefused as error:
-        return _refusal(404, "unknown_source", str(error))
+        return refusal(404, "unknown_source", str(error))
     except OdbcSourceUnavailable as error:
-        return _refusal(503, "source_unavailable", str(error))
+        return refusal(503, "source_unavailable", str(error))
     except Exception as error:
-        return _refusal(500, "apply_failed", f"the changes could not be applied: {error}")
+        return refusal(500, "apply_failed", f"the changes could not be applied: {error}")
     return JsonResponse(result.as_dict())

@@ -65,8 +65,10 @@ def run_profile(run: SyncRun) -> None:
         runs.report(run, **fields)
 
     outcome = db_sync.sync_database(run, profile, progress)
-    external = custom_tables.sync_external_sources(run, profile, db_sync.client_for(
-        profile.relationship), progress)
+    external = None
+    if "database" in profile.items:
+        external = custom_tables.sync_external_sources(run, profile, db_sync.client_for(
+            profile.relationship), progress)
     if external is not None:
         outcome.add(external)
     files = resource_sync.sync_resource_files(profile, progress)

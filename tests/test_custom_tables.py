@@ -93,6 +93,9 @@ def test_a_site_table_without_a_key_with_an_allocated_key_or_missing_is_refused(
     assert "identity/auto-increment column" in refusal_of("counted")
     assert "There is no table 'not_there'" in refusal_of("not_there")
     assert "esync's own tables" in refusal_of("cms_content")
+    create_site_tables("CREATE TABLE rates (day date NOT NULL, rate numeric(8,2), "
+                       "PRIMARY KEY (day))")
+    assert "neither integers nor text (day)" in refusal_of("rates")
 
     from syncengine.custom_table_models import CustomTable
 
