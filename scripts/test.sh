@@ -15,7 +15,8 @@ echo "== ruff"
 .venv/bin/ruff check .
 
 echo "== the suite on SQLite (real instances on SQLite and PostgreSQL)"
-.venv/bin/pytest "$@"
+# Four test processes: real-instance tests spend much of their time waiting on each other.
+.venv/bin/pytest -n "${ESYNC_TEST_PROCESSES:-4}" "$@"
 
 PG_URL="${ESYNC_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 if .venv/bin/python -c "import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3)" \

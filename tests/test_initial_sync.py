@@ -67,11 +67,11 @@ def test_scenario_1_staging_uploads_and_production_mirrors_it(real_instances, tm
     assert again.returncode == 3 and "already staged" in again.stderr
 
 
-def test_scenario_3_production_to_staging_to_development_by_download(real_instances, tmp_path,
-                                                                    backend):
-    production = real_instances("production", backend=backend)
-    staging = real_instances("staging", backend=backend)
-    development = real_instances("development", backend=backend)
+def test_scenario_3_production_to_staging_to_development_by_download(real_instances, tmp_path):
+    # SQLite only (suite time); scenario 1 runs the copy on both backends.
+    production = real_instances("production")
+    staging = real_instances("staging")
+    development = real_instances("development")
     seed(production)
     trust_both_ways(staging, production, tmp_path)
     trust_both_ways(development, staging, tmp_path)
