@@ -72,10 +72,15 @@ PG_SCHEMA = [
         logged_table text := TG_ARGV[0];
         key_columns text[] := string_to_array(TG_ARGV[1], ',');
         membership boolean := TG_ARGV[2] = 'membership';
+        quiet text[] := string_to_array(coalesce(TG_ARGV[3], ''), ',');
         stamp text := coalesce(current_setting('esync.origin', true), '');
         new_key text;
         old_key text;
     BEGIN
+        IF TG_OP = 'UPDATE' AND cardinality(quiet) > 0
+           AND (to_jsonb(NEW) - quiet) = (to_jsonb(OLD) - quiet) THEN
+            RETURN NULL;  -- only per-server bookkeeping changed (a sign-in's last_login)
+        END IF;
         PERFORM pg_advisory_xact_lock_shared({LOCK_KEY});
         IF TG_OP <> 'DELETE' THEN
             SELECT jsonb_agg(to_jsonb(NEW) -> c ORDER BY i)::text INTO new_key
@@ -122,7 +127,9 @@ def _sqlite_log(logged: str, key: str, op: str, when: str = "") -> str:
 
 
 def _sqlite_triggers(table: str, logged: str, key_columns: tuple[str, ...],
-                     membership: bool) -> list[str]:
+                     membership: bool, watched: tuple[str, ...] = ()) -> list[str]:
+    when = (" WHEN " + " OR ".join(f"OLD.{_q(c)} IS NOT NEW.{_q(c)}" for c in watched)
+            if watched else "")
     new_key, old_key = _sqlite_key("NEW", key_columns), _sqlite_key("OLD", key_columns)
     moved = " OR ".join(f"OLD.{_q(c)} IS NOT NEW.{_q(c)}" for c in key_columns)
     insert_op, update_op, delete_op = ("U", "U", "U") if membership else ("I", "U", "D")
@@ -130,7 +137,7 @@ def _sqlite_triggers(table: str, logged: str, key_columns: tuple[str, ...],
     return [
         f"CREATE TRIGGER {_q(name + '_i')} AFTER INSERT ON {_q(table)} BEGIN\n"
         f"{_sqlite_log(logged, new_key, insert_op)}END",
-        f"CREATE TRIGGER {_q(name + '_u')} AFTER UPDATE ON {_q(table)} BEGIN\n"
+        f"CREATE TRIGGER {_q(name + '_u')} AFTER UPDATE ON {_q(table)}{when} BEGIN\n"
         f"{_sqlite_log(logged, old_key, delete_op, moved)}"
         f"{_sqlite_log(logged, new_key, update_op)}END",
         f"CREATE TRIGGER {_q(name + '_d')} AFTER DELETE ON {_q(table)} BEGIN\n"
@@ -139,18 +146,20 @@ def _sqlite_triggers(table: str, logged: str, key_columns: tuple[str, ...],
 
 
 def _pg_trigger(table: str, logged: str, key_columns: tuple[str, ...],
-                membership: bool) -> list[str]:
+                membership: bool, quiet: tuple[str, ...] = ()) -> list[str]:
     args = ", ".join(f"'{a}'" for a in (logged, ",".join(key_columns),
-                                        "membership" if membership else "row"))
+                                        "membership" if membership else "row",
+                                        ",".join(quiet)))
     return [f"CREATE TRIGGER {_q(TRIGGER_PREFIX + table)} AFTER INSERT OR UPDATE OR DELETE "
             f"ON {_q(table)} FOR EACH ROW EXECUTE FUNCTION esync_track({args})"]
 
 
-def _tracked() -> list[tuple[str, str, tuple[str, ...], bool]]:
-    """(table, table logged as, key columns, is a membership table) for every tracked table."""
+def _tracked() -> list[tuple[str, str, tuple[str, ...], bool, TableSpec | None]]:
+    """(table, table logged as, key columns, is a membership table, spec) per tracked table."""
     existing = set(connection.introspection.table_names())
-    tracked = [(s.name, s.name, s.pk, False) for s in site_specs() if s.name in existing]
-    tracked += [(t, USER_TABLE, (c,), True) for t, c in membership_tables() if t in existing]
+    tracked = [(s.name, s.name, s.pk, False, s) for s in site_specs() if s.name in existing]
+    tracked += [(t, USER_TABLE, (c,), True, None) for t, c in membership_tables()
+                if t in existing]
     return tracked
 
 
@@ -176,9 +185,15 @@ def install() -> int:
         for statement in (PG_SCHEMA if connection.vendor == "postgresql" else SQLITE_SCHEMA):
             cursor.execute(statement)
         _drop_triggers(cursor)
-        for table, logged, key_columns, membership in tracked:
-            make = _pg_trigger if connection.vendor == "postgresql" else _sqlite_triggers
-            for statement in make(table, logged, key_columns, membership):
+        for table, logged, key_columns, membership, spec in tracked:
+            quiet = spec.quiet_columns if spec is not None else ()
+            if connection.vendor == "postgresql":
+                statements = _pg_trigger(table, logged, key_columns, membership, quiet)
+            else:
+                watched = tuple(c for c in spec.columns if c not in quiet) \
+                    if spec is not None and quiet else ()
+                statements = _sqlite_triggers(table, logged, key_columns, membership, watched)
+            for statement in statements:
                 cursor.execute(statement)
     return len(tracked)
 

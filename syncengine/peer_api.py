@@ -116,6 +116,18 @@ def initial_sync_database(request):
 MAX_CHANGE_SET_BYTES = 256 * 2**20  # one apply request; the initiator sends batches far smaller
 
 
+def refuse_oversized_change_set(request) -> JsonResponse | None:
+    """The refusal of a change set body past the limit (a streamed one counts as past it)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_CHANGE_SET_BYTES:
+        return refusal(413, "too_large", f"a change set may not exceed "
+                                         f"{MAX_CHANGE_SET_BYTES // 2**20} MB per request")
+    return None
+
+
 @require_GET
 def changes(request):
     """This instance's changes since `since`, leaving out those that came from the asker."""
@@ -140,13 +152,8 @@ def apply_changes(request):
     from syncengine.db_sync import record_collisions
     from syncengine.table_copy import split_lines
 
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > MAX_CHANGE_SET_BYTES:
-        return refusal(413, "too_large", f"a change set may not exceed "
-                                          f"{MAX_CHANGE_SET_BYTES // 2**20} MB per request")
+    if (too_large := refuse_oversized_change_set(request)) is not None:
+        return too_large
     try:
         _, batch = from_lines(split_lines(read_request(request)))
     except ChangeSetRejected as error:

@@ -17,7 +17,7 @@ from syncengine.odbc_source import (
     registered_tables,
     specs_of,
 )
-from syncengine.peer_api import MAX_CHANGE_SET_BYTES, read_request, refusal
+from syncengine.peer_api import read_request, refusal, refuse_oversized_change_set
 
 
 @require_GET
@@ -49,13 +49,8 @@ def apply_changes(request, source: str):
     from syncengine.change_sets import ChangeSetRejected, from_lines
     from syncengine.table_copy import split_lines
 
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > MAX_CHANGE_SET_BYTES:
-        return refusal(413, "too_large", f"a change set may not exceed "
-                                          f"{MAX_CHANGE_SET_BYTES // 2**20} MB per request")
+    if (too_large := refuse_oversized_change_set(request)) is not None:
+        return too_large
     try:
         connection_string, tables = registered_tables(source)
         with connect(connection_string, source) as database:

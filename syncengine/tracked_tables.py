@@ -47,6 +47,8 @@ class TableSpec:
     # Value converters per column (JSON value -> database value); absent means as-is.
     converters: dict[str, Callable[[object], object]] = field(default_factory=dict)
     source: str = "site"       # "site" or a custom ODBC data source's name
+    # Columns whose change alone is not a change to sync (each server's own bookkeeping).
+    quiet_columns: tuple[str, ...] = ()
 
     def key_of(self, row: dict) -> tuple:
         return tuple(row[c] for c in self.pk)
@@ -62,6 +64,11 @@ NATURAL_NAMES = {
     "cms_metadatadefinition": NaturalName("metadata", "name", (), "created_at"),
     "cms_message": NaturalName("message", "title", (), "created_at"),
 }
+
+# A sign-in updates the user's last_login on the server signed in to: syncing that would
+# make every user who signs in on both servers a conflict, and could let an old password
+# win. The column still travels whenever the user's row changes for a real reason.
+QUIET_COLUMNS = {"cms_user": ("last_login",)}
 
 CONVERTED_TYPES = {"DateTimeField", "DateField", "TimeField", "DecimalField", "UUIDField",
                    "JSONField", "BinaryField"}
@@ -82,6 +89,7 @@ def spec_for_model(model: type[models.Model]) -> TableSpec:
                        f.target_field.column, f.null)
             for f in fields if f.is_relation),
         natural_name=NATURAL_NAMES.get(model._meta.db_table),
+        quiet_columns=QUIET_COLUMNS.get(model._meta.db_table, ()),
         model=model,
         converters={f.column: _converter(f) for f in fields
                     if f.get_internal_type() in CONVERTED_TYPES},

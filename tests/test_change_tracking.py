@@ -11,6 +11,7 @@ from django.db import connection, transaction
 
 from cms.models import Content, Folder, User
 from syncengine import change_log
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +109,17 @@ def test_joining_a_group_is_a_change_of_the_user():
     again = change_log.high_water_mark()
     member.groups.clear()
     assert latest(again, "cms_user", (member.id,)).op == "U"
+
+
+def test_a_sign_in_is_not_a_change_to_sync_but_an_edit_of_the_user_is(make_user, client):
+    user = make_user("jsmith")
+    mark = change_log.high_water_mark()
+
+    assert client.login(username="jsmith", password=PASSWORD)
+    user.refresh_from_db()
+    assert user.last_login is not None
+    assert logged(mark, "cms_user") == []
+
+    user.email = "j.smith@example.org"
+    user.save()
+    assert [c.op for c in logged(mark, "cms_user")] == ["U"]
