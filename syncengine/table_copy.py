@@ -235,6 +235,12 @@ def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambd
         with indexes_set_aside(by_table):
             applied = _load(lines, by_table, progress)
         _reset_sequences(by_table.values())
+        if connection.vendor == "postgresql":
+            # Fresh statistics, or the planner takes the just-filled tables for empty ones
+            # and scans them whole for the first syncs' key lookups.
+            with connection.cursor() as cursor:
+                for table in by_table:
+                    cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
     return applied
 
 
