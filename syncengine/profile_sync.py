@@ -76,11 +76,10 @@ def run_profile(run: SyncRun) -> None:
     parts = [f"{outcome.applied} applied, {outcome.skipped} skipped of {outcome.total} "
              f"changed rows"]
     if outcome.conflicts:
-        parts.append(f"{outcome.conflicts} conflicts settled ({profile.get_policy_display()}"
-                     if profile.direction == "bidirectional" else
-                     f"{outcome.conflicts} rows changed on both sides ({profile.direction} "
-                     "overwrote them")
-        parts[-1] += "; the losing versions are kept)"
+        how = (profile.get_policy_display() if profile.direction == "bidirectional"
+               else f"the {profile.direction} overwrote them")
+        parts.append(f"{outcome.conflicts} rows changed on both sides ({how}; the losing "
+                     "versions are kept)")
     if outcome.collisions:
         parts.append(f"{outcome.collisions} name collisions renamed")
     parts.append(f"{files.copied} resource files copied")

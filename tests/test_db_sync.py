@@ -23,8 +23,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_bidirectional_run_moves_an_edit_on_staging_and_a_sign_up_on_production(
-        real_instances, tmp_path, backend):
-    with staged_pair(real_instances, tmp_path, backend) as pair:
+        real_instances, tmp_path):
+    # SQLite here; a bidirectional run between PostgreSQL instances is in
+    # test_db_sync_conflicts (remote-wins).
+    with staged_pair(real_instances, tmp_path) as pair:
         content_id = run_python(pair.staging, FIRST_CONTENT)
         run_python(pair.staging, EDIT_CONTENT.format(id=content_id, title="Edited on staging"))
         run_python(pair.production, SIGN_UP_MEMBER.format(username="newcomer"))

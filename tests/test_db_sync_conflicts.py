@@ -93,7 +93,7 @@ def test_bidirectional_the_policy_decides_a_row_changed_on_both_servers(
 
         run = run_python(pair.staging, LAST_RUN)
         assert run["status"] == "success", run
-        assert "2 conflicts settled" in run["message"]
+        assert "2 rows changed on both sides" in run["message"]
         winner, loser = (("Staging's", "Production's") if policy == "local-wins"
                          else ("Production's", "Staging's"))
         for side in (pair.staging, pair.production):

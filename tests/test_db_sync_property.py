@@ -95,7 +95,7 @@ def test_random_edits_on_both_servers_end_equal_after_a_bidirectional_sync(
         for policy in ("local-wins", "remote-wins"):
             pair.add_profile(policy, "bidirectional", policy)
 
-        @settings(max_examples=4, deadline=None, derandomize=False,
+        @settings(max_examples=3, deadline=None, derandomize=False,
                   suppress_health_check=list(HealthCheck))
         @given(drawn=edits, policy=st.sampled_from(("local-wins", "remote-wins")))
         def example(drawn, policy):
