@@ -21,10 +21,9 @@ import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from initialsync import BUILD, ESYNC, esync, free_port, wait_for_port
+from initialsync import BUILD, ESYNC, create_pair, esync, wait_for_port
 
 CHANGE = """
 from django.db import transaction
@@ -60,27 +59,7 @@ def main() -> None:
     scratch: list[str] = []
     processes: list[subprocess.Popen] = []
     try:
-        urls = {}
-        if args.backend == "postgres":
-            import psycopg
-
-            for name in ("source", "destination"):
-                database = f"esync_bench_{uuid.uuid4().hex[:8]}"
-                with psycopg.connect(args.postgres, autocommit=True) as conn:
-                    conn.execute(f'CREATE DATABASE "{database}"')
-                scratch.append(database)
-                urls[name] = f"{args.postgres.rsplit('/', 1)[0]}/{database}"
-        homes, ports = {}, {}
-        for name in ("source", "destination"):
-            homes[name], ports[name] = root / name, (free_port(), free_port())
-            extra = ["--db", urls[name]] if name in urls else []
-            esync("init", str(homes[name]), "--name", name, "--web-port", str(ports[name][0]),
-                  "--sync-port", str(ports[name][1]), "--admin", "admin:bench-pass-1", *extra)
-            esync("--home", str(homes[name]), "certs", "generate")
-        for a, b in (("source", "destination"), ("destination", "source")):
-            folder = root / f"{a}-export"
-            esync("--home", str(homes[a]), "certs", "export", str(folder))
-            esync("--home", str(homes[b]), "certs", "apply", str(folder))
+        homes, ports = create_pair(root, args.backend, args.postgres, scratch)
         source = ["--home", str(homes["source"])]
 
         started = time.perf_counter()

@@ -76,6 +76,34 @@ def wait_for_port(port: int) -> None:
     raise SystemExit(f"nothing listens on {port}")
 
 
+def create_pair(root: Path, backend: str, postgres: str, scratch: list[str],
+                ) -> tuple[dict[str, Path], dict[str, tuple[int, int]]]:
+    """A source and a destination instance that trust each other: (homes, (web, sync) ports).
+    On PostgreSQL each gets a new database, named in `scratch` for the caller to drop."""
+    urls = {}
+    if backend == "postgres":
+        import psycopg
+
+        for name in ("source", "destination"):
+            database = f"esync_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(postgres, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{database}"')
+            scratch.append(database)
+            urls[name] = f"{postgres.rsplit('/', 1)[0]}/{database}"
+    homes, ports = {}, {}
+    for name in ("source", "destination"):
+        homes[name], ports[name] = root / name, (free_port(), free_port())
+        extra = ["--db", urls[name]] if name in urls else []
+        esync("init", str(homes[name]), "--name", name, "--web-port", str(ports[name][0]),
+              "--sync-port", str(ports[name][1]), "--admin", "admin:bench-pass-1", *extra)
+        esync("--home", str(homes[name]), "certs", "generate")
+    for a, b in (("source", "destination"), ("destination", "source")):
+        folder = root / f"{a}-export"
+        esync("--home", str(homes[a]), "certs", "export", str(folder))
+        esync("--home", str(homes[b]), "certs", "apply", str(folder))
+    return homes, ports
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int)
@@ -87,27 +115,7 @@ def main() -> None:
     scratch: list[str] = []
     processes: list[subprocess.Popen] = []
     try:
-        urls = {}
-        for name in ("source", "destination"):
-            if args.backend == "postgres":
-                import psycopg
-
-                database = f"esync_bench_{uuid.uuid4().hex[:8]}"
-                with psycopg.connect(args.postgres, autocommit=True) as conn:
-                    conn.execute(f'CREATE DATABASE "{database}"')
-                scratch.append(database)
-                urls[name] = f"{args.postgres.rsplit('/', 1)[0]}/{database}"
-        homes, ports = {}, {}
-        for name in ("source", "destination"):
-            homes[name], ports[name] = root / name, (free_port(), free_port())
-            extra = ["--db", urls[name]] if name in urls else []
-            esync("init", str(homes[name]), "--name", name, "--web-port", str(ports[name][0]),
-                  "--sync-port", str(ports[name][1]), "--admin", "admin:bench-pass-1", *extra)
-            esync("--home", str(homes[name]), "certs", "generate")
-        for a, b in (("source", "destination"), ("destination", "source")):
-            folder = root / f"{a}-export"
-            esync("--home", str(homes[a]), "certs", "export", str(folder))
-            esync("--home", str(homes[b]), "certs", "apply", str(folder))
+        homes, ports = create_pair(root, args.backend, args.postgres, scratch)
 
         started = time.perf_counter()
         esync("--home", str(homes["source"]), "manage", "shell", "--no-imports", "-c",
@@ -138,8 +146,9 @@ def main() -> None:
                 conn.execute(f'CREATE DATABASE "{target}"')
             scratch.append(target)
             base = args.postgres.rsplit("/", 1)[0]
+            source_url = f"{base}/{scratch[0]}"  # create_pair made the source's first
             started = time.perf_counter()
-            dump = subprocess.Popen(["pg_dump", "--table=cms_*", urls["source"]],
+            dump = subprocess.Popen(["pg_dump", "--table=cms_*", source_url],
                                     stdout=subprocess.PIPE)
             subprocess.run(["psql", "--quiet", "--output=/dev/null", f"{base}/{target}"],
                            stdin=dump.stdout, check=True)
