@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from initialsync import BUILD, ESYNC, create_pair, esync, wait_for_port
+from initialsync import BUILD, ESYNC, clean_up, create_pair, esync, wait_for_port
 
 CHANGE = """
 from django.db import transaction
@@ -102,20 +100,7 @@ def main() -> None:
         print(f"{label}  incremental sync, the run itself  {float(run_seconds):8.2f} s")
         print(f"{label}  initial sync of the same data     {initial:8.2f} s")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if scratch:
-            import psycopg
-
-            with psycopg.connect(args.postgres, autocommit=True) as conn:
-                for database in scratch:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        shutil.rmtree(root, ignore_errors=True)
+        clean_up(processes, scratch, args.postgres, root)
 
 
 def _count(preview: object) -> int:

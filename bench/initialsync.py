@@ -104,6 +104,25 @@ def create_pair(root: Path, backend: str, postgres: str, scratch: list[str],
     return homes, ports
 
 
+def clean_up(processes: list[subprocess.Popen], scratch: list[str], postgres: str,
+             root: Path) -> None:
+    """Stop the instances (Ctrl-C, then kill), drop the scratch databases, remove the folder."""
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if scratch:
+        import psycopg
+
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            for database in scratch:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int)
@@ -157,20 +176,7 @@ def main() -> None:
             print(f"{'postgres':<9} pg_dump | psql       {args.n:>9,} rows  {baseline:8.2f} s"
                   f"   (esync / baseline = {elapsed / baseline:.2f})")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if scratch:
-            import psycopg
-
-            with psycopg.connect(args.postgres, autocommit=True) as conn:
-                for database in scratch:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        shutil.rmtree(root, ignore_errors=True)
+        clean_up(processes, scratch, args.postgres, root)
 
 
 if __name__ == "__main__":
