@@ -126,6 +126,8 @@ EMAIL_BACKEND = os.environ.get(
 # otherwise. A run's state lives in its SyncRun row, so there is no result backend.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or ESYNC.broker_url or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport with atomic writes (see embedded_broker.py).
+    CELERY_BROKER_TRANSPORT = "esync_site.embedded_broker:Transport"
     _broker = ESYNC.broker_dir
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker / "queue"),
