@@ -55,6 +55,8 @@ class InstanceConfig:
     disable_web_alerts: bool = False
     order_processing_disabled: bool = False
     load_balanced: bool = False
+    max_files_per_run: int = 500_000
+    max_bytes_per_run: int = 100 * 1024**3
     backup: BackupSettings = field(default_factory=BackupSettings)
 
     @property
@@ -108,6 +110,8 @@ _SCALAR_KEYS: dict[str, tuple[type, object, str]] = {
     "disable_web_alerts": (bool, lambda v: True, "true or false"),
     "order_processing_disabled": (bool, lambda v: True, "true or false"),
     "load_balanced": (bool, lambda v: True, "true or false"),
+    "max_files_per_run": (int, lambda v: v > 0, "a positive number of files"),
+    "max_bytes_per_run": (int, lambda v: v > 0, "a positive number of bytes"),
 }
 _BACKUP_KEYS: dict[str, tuple[type, object, str]] = {
     "mode": (str, lambda v: v in BACKUP_MODES, "one of none, initial, every"),
@@ -229,6 +233,9 @@ def render_config(config: InstanceConfig) -> str:
         f"disable_web_alerts = {toml_value(c.disable_web_alerts)}",
         f"order_processing_disabled = {toml_value(c.order_processing_disabled)}",
         f"load_balanced = {toml_value(c.load_balanced)}",
+        "# File sync refuses a run (or a peer's stream) that would move more than this.",
+        f"max_files_per_run = {toml_value(c.max_files_per_run)}",
+        f"max_bytes_per_run = {toml_value(c.max_bytes_per_run)}",
         "",
         "[backup]",
         "# none | initial | every: back up the destination database before a sync.",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from syncengine import peer_api
+from syncengine import peer_api, peer_api_files
 from syncengine.peer_api_custom import apply_changes as custom_apply
 from syncengine.peer_api_custom import changes as custom_changes
 
@@ -15,8 +15,9 @@ urlpatterns = [
     path("esync/v1/changes", peer_api.changes),
     path("esync/v1/changes/apply", peer_api.apply_changes),
     path("esync/v1/collisions", peer_api.collisions),
-    path("esync/v1/resources/manifest", peer_api.resources_manifest),
-    path("esync/v1/resources/file", peer_api.resources_file),
+    *[path(f"esync/v1/files/{name}", getattr(peer_api_files, name))
+      for name in ("manifest", "receive", "send", "delete", "signature", "patch", "delta",
+                   "partial", "chunk", "commit", "content")],
     path("esync/v1/custom/<str:source>/changes", custom_changes),
     path("esync/v1/custom/<str:source>/changes/apply", custom_apply),
 ]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from django.db import transaction
 
 from esync_site.refusal import Refusal
 from profiles.models import Profile
-
-EXTENSION = re.compile(r"^\*?\.?[A-Za-z0-9_-]+$")
+from syncengine.file_rules import FilterRefused, parse_extensions
 
 
 class ProfileInvalid(Refusal):
@@ -18,18 +15,6 @@ class ProfileInvalid(Refusal):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
         self.errors = errors
-
-
-def parse_extensions(text: str) -> list[str]:
-    """The manual's comma-separated forms (`*.doc, .gif, txt`) as bare lower-case extensions."""
-    found = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        if not EXTENSION.match(part):
-            raise ValueError(f"{part!r} is not a file extension (write e.g. *.doc, .gif, txt)")
-        found.append(part.lstrip("*").lstrip(".").lower())
-    return found
 
 
 def validate(relationship, name: str, items: list[str], filter_mode: str,
@@ -53,9 +38,8 @@ def validate(relationship, name: str, items: list[str], filter_mode: str,
         errors["filter"] = "Choose No Filter, Only Include or Exclude."
     elif filter_mode != "none":
         try:
-            if not parse_extensions(filter_extensions):
-                errors["filter"] = "List the file extensions, separated by commas."
-        except ValueError as error:
+            parse_extensions(filter_extensions)
+        except FilterRefused as error:
             errors["filter"] = str(error)
     if direction not in Profile.Direction.values:
         errors["direction"] = "Choose Bidirectional, Upload or Download."

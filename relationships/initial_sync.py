@@ -163,6 +163,10 @@ def run_initial_sync(run: SyncRun) -> None:
             relationship=relationship, source="site",
             defaults={"local_sent": local_sent, "remote_applied": remote_applied})
         _ensure_default_profile(relationship)
+    # The destination's files were replaced: what the file sync knew of them no longer holds.
+    from syncengine.file_state import forget_base
+
+    forget_base(relationship.pk)
     runs.finish(run, SyncRun.Status.SUCCESS,
                 message=f"{result['applied']} rows and {result['files']} files copied "
                         f"({'upload' if upload else 'download'}).",

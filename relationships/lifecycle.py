@@ -10,4 +10,8 @@ from relationships.models import Relationship
 @transaction.atomic
 def delete_relationship(relationship: Relationship) -> None:
     # Profiles cascade with the relationship; runs keep their logs (relationship set null).
+    from syncengine.file_state import forget_base
+
+    relationship_id = relationship.pk
     relationship.delete()
+    forget_base(relationship_id)

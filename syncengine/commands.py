@@ -14,7 +14,8 @@ from esync_site.cli import setup_instance
 def add_parsers(sub, home_option) -> None:
     p = sub.add_parser("sync", parents=[home_option], help="run a profile now")
     p.add_argument("profile")
-    p.add_argument("--files", nargs="+", metavar="PATH", help=argparse.SUPPRESS)
+    p.add_argument("--files", nargs="+", metavar="PATH",
+                   help="only these site root files (local newer wins; nothing deleted)")
     p.add_argument("--wait", action="store_true", help="show progress until it ends")
     p.set_defaults(handler=sync)
 
@@ -62,15 +63,13 @@ def _print_json(data: object) -> int:
 
 def sync(args: argparse.Namespace) -> int:
     setup_instance(args)
-    from esync_site.refusal import Refusal
     from profiles.services import find_profile
     from relationships.commands import wait_for
     from syncengine.profile_sync import start_profile_sync
 
-    if args.files:
-        raise Refusal("Syncing selected files (--files) is not yet supported.")
-    run = start_profile_sync(find_profile(args.profile))
-    print(f"Sync of {run.profile.name!r} queued as run {run.id}.")
+    run = start_profile_sync(find_profile(args.profile), files=args.files)
+    what = f"{len(run.selected_paths)} selected files of " if args.files else ""
+    print(f"Sync of {what}{run.profile.name!r} queued as run {run.id}.")
     return wait_for(run.id) if args.wait else 0
 
 

@@ -46,6 +46,8 @@ class SyncRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     backup_file = models.CharField(max_length=500, blank=True)
+    # A FileSync run's ticked files (site root relative paths).
+    selected_paths = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-id"]

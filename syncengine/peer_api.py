@@ -182,33 +182,3 @@ def collisions(request):
         return refusal(400, "bad_request", "malformed collisions")
     record_collisions(notes)
     return JsonResponse({"recorded": len(notes)})
-
-
-@require_GET
-def resources_manifest(request):
-    from syncengine import resource_sync
-
-    return JsonResponse({"files": resource_sync.manifest()})
-
-
-@require_http_methods(["GET", "POST"])
-def resources_file(request):
-    from syncengine import resource_sync
-
-    relative = request.GET.get("path", "")
-    try:
-        resource_sync.checked_path(relative)
-    except resource_sync.ResourcePathRefused as error:
-        return refusal(400, "path_refused", str(error))
-    if request.method == "GET":
-        try:
-            return StreamingHttpResponse(resource_sync.read_chunks(relative),
-                                         content_type="application/octet-stream")
-        except FileNotFoundError:
-            return refusal(404, "not_found", f"{relative} is not here")
-    try:
-        mtime = float(request.GET.get("mtime", ""))
-    except ValueError:
-        return refusal(400, "bad_request", "mtime must be a number")
-    size = resource_sync.land(relative, read_request(request), mtime)
-    return JsonResponse({"path": relative, "size": size})

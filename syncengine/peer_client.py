@@ -228,3 +228,15 @@ class PeerClient:
 
     def post_json(self, path: str, payload: object, idempotent: bool = False) -> dict:
         return self.request_json("POST", path, payload, idempotent)
+
+    def post_bytes(self, path: str, body: bytes) -> dict:
+        """POST raw bytes, read a JSON answer (tried once)."""
+        with self.open("POST", path, body,
+                       {"Content-Type": "application/octet-stream"}) as response:
+            data = b"".join(response.body)
+        try:
+            return json.loads(data)
+        except ValueError as error:
+            raise PeerProtocolError(
+                f"The peer at {self.host}:{self.port} answered something that is not JSON."
+            ) from error

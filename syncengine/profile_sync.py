@@ -29,23 +29,23 @@ def refuse_unless_ready(profile) -> None:
     if not settings.ESYNC.can_initiate:
         raise ProfileSyncRefused("This instance may not start a sync (can_initiate is false "
                                  "in esync.toml): start it from the other server.")
-    unsupported = set(profile.items) - {"database"}
-    if unsupported:
-        names = ", ".join(sorted(unsupported))
-        raise ProfileSyncRefused(f"Syncing {names} files is not yet supported; this profile "
-                                 "can only run once those items are unticked.")
 
 
-def start_profile_sync(profile, user=None) -> SyncRun:
-    """Queue a FullSync run of `profile` for the worker."""
+def start_profile_sync(profile, user=None, files: list[str] | None = None) -> SyncRun:
+    """Queue a FullSync run of `profile` for the worker; with `files`, a FileSync run of just
+    those site root files (the manual's "Synchronize files": local newer wins)."""
     refuse_unless_ready(profile)
+    if files is not None:
+        files = checked_selection(profile, files)
     from syncengine.tasks import run_sync
 
     with transaction.atomic():
         runs.refuse_if_running()
         run = SyncRun.objects.create(
-            kind=SyncRun.Kind.FULL_SYNC, relationship=profile.relationship, profile=profile,
-            direction=profile.direction,
+            kind=SyncRun.Kind.FULL_SYNC if files is None else SyncRun.Kind.FILE_SYNC,
+            relationship=profile.relationship, profile=profile,
+            direction=profile.direction if files is None else "upload",
+            selected_paths=files or [],
             user=user if getattr(user, "pk", None) else None,
             user_name=getattr(user, "username", "") or "command line",
             phase="Waiting for the worker")
@@ -53,8 +53,24 @@ def start_profile_sync(profile, user=None) -> SyncRun:
     return run
 
 
+def checked_selection(profile, files: list[str]) -> list[str]:
+    """The ticked files, refused unless each is a file here the profile synchronizes."""
+    from syncengine.file_sync import file_items, site_tree
+
+    if not files:
+        raise ProfileSyncRefused("Tick at least one file to synchronize.")
+    if not file_items(profile):
+        raise ProfileSyncRefused("This profile synchronizes no files.")
+    known = set(site_tree(profile))
+    unknown = [path for path in files if path not in known]
+    if unknown:
+        raise ProfileSyncRefused(
+            f"Not files this profile synchronizes on this server: {', '.join(unknown[:10])}")
+    return sorted(set(files))
+
+
 def run_profile(run: SyncRun) -> None:
-    from syncengine import custom_tables, db_sync, resource_sync
+    from syncengine import custom_tables, db_sync, file_sync
 
     profile = run.profile
     if profile is None:
@@ -64,17 +80,30 @@ def run_profile(run: SyncRun) -> None:
     def progress(**fields) -> None:
         runs.report(run, **fields)
 
-    outcome = db_sync.sync_database(run, profile, progress)
-    external = None
+    client = db_sync.client_for(profile.relationship)
+    if run.kind == SyncRun.Kind.FILE_SYNC:
+        files = file_sync.sync_files(run, profile, progress, client,
+                                     only_paths=run.selected_paths)
+        record_skipped_files(run, files)
+        runs.finish(run, SyncRun.Status.WARNING if files.skipped else SyncRun.Status.SUCCESS,
+                    message=files.describe() + ".", applied=files.applied,
+                    skipped=len(files.skipped), total=files.total, done=files.total,
+                    bytes=files.bytes)
+        return
+    outcome = db_sync.SyncOutcome() if "database" not in profile.items else \
+        db_sync.sync_database(run, profile, progress)
     if "database" in profile.items:
-        external = custom_tables.sync_external_sources(run, profile, db_sync.client_for(
-            profile.relationship), progress)
-    if external is not None:
-        outcome.add(external)
-    files = resource_sync.sync_resource_files(profile, progress)
-    status = SyncRun.Status.WARNING if outcome.skipped else SyncRun.Status.SUCCESS
-    parts = [f"{outcome.applied} applied, {outcome.skipped} skipped of {outcome.total} "
-             f"changed rows"]
+        external = custom_tables.sync_external_sources(run, profile, client, progress)
+        if external is not None:
+            outcome.add(external)
+    files = file_sync.sync_files(run, profile, progress, client)
+    record_skipped_files(run, files)
+    skipped = outcome.skipped + len(files.skipped)
+    status = SyncRun.Status.WARNING if skipped else SyncRun.Status.SUCCESS
+    parts = []
+    if "database" in profile.items:
+        parts.append(f"{outcome.applied} applied, {outcome.skipped} skipped of "
+                     f"{outcome.total} changed rows")
     if outcome.conflicts:
         how = (profile.get_policy_display() if profile.direction == "bidirectional"
                else f"the {profile.direction} overwrote them")
@@ -82,7 +111,19 @@ def run_profile(run: SyncRun) -> None:
                      "versions are kept)")
     if outcome.collisions:
         parts.append(f"{outcome.collisions} name collisions renamed")
-    parts.append(f"{files.copied} resource files copied")
+    if file_sync.file_items(profile):
+        parts.append(files.describe())
     runs.finish(run, status, message="; ".join(parts) + ".",
-                applied=outcome.applied + files.copied, skipped=outcome.skipped,
-                total=outcome.total + files.copied, done=outcome.total + files.copied)
+                applied=outcome.applied + files.applied, skipped=skipped,
+                total=outcome.total + files.total, done=outcome.total + files.total,
+                bytes=files.bytes)
+
+
+def record_skipped_files(run: SyncRun, files) -> None:
+    from syncengine.models import SkippedRow
+
+    SkippedRow.objects.bulk_create(
+        SkippedRow(run=run, side="remote" if "remote" in s.error else "local",
+                   table_name="(files)", stage=s.stage, error=s.error, remote_key=s.path,
+                   local_key=s.path)
+        for s in files.skipped)

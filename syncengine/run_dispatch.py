@@ -5,12 +5,14 @@ from __future__ import annotations
 from esync_site.refusal import Refusal
 from syncengine import backup, resource_files, runs, table_copy
 from syncengine.change_sets import ChangeSetRejected
+from syncengine.file_transfer import FileRefused
 from syncengine.models import SyncRun
 from syncengine.peer_errors import PeerError
 
 # Failures with a message meant for the administrator; anything else is a bug, said as such.
 EXPECTED_FAILURES = (PeerError, Refusal, table_copy.StreamRejected, ChangeSetRejected,
-                     resource_files.ResourceStreamRejected, backup.BackupFailed)
+                     resource_files.ResourceStreamRejected, backup.BackupFailed,
+                     FileRefused)
 
 
 def execute(run_id: int) -> None:
@@ -22,7 +24,7 @@ def execute(run_id: int) -> None:
             from relationships.initial_sync import run_initial_sync
 
             run_initial_sync(run)
-        elif run.kind == SyncRun.Kind.FULL_SYNC:
+        elif run.kind in (SyncRun.Kind.FULL_SYNC, SyncRun.Kind.FILE_SYNC):
             from syncengine.profile_sync import run_profile
 
             run_profile(run)

@@ -23,7 +23,7 @@ def describe_run(run: SyncRun) -> dict:
         "id": run.id, "type": run.kind, "type_label": run.get_kind_display(),
         "direction": run.direction, "start": _when(run.started_at or run.created_at),
         "end": _when(run.ended_at), "user": run.user_name, "applied": run.applied,
-        "skipped": run.skipped, "total": run.total, "status": run.status,
+        "skipped": run.skipped, "total": run.total, "bytes": run.bytes, "status": run.status,
         "status_label": run.get_status_display(), "message": run.message,
         "profile": run.profile.name if run.profile else None,
         "relationship": run.relationship_id,

@@ -1,5 +1,5 @@
 """Bad peer payloads get a clear refusal and change nothing: unknown tables or columns in a
-change set, resource paths leading out of the site root, oversized bodies."""
+change set, file paths leading out of the site root, oversized bodies."""
 
 import json
 
@@ -32,10 +32,16 @@ bad_column = mark + json.dumps({{"t": "cms_folder", "k": [5], "op": "U", "row": 
 ask("unknown column", "POST", "/changes/apply", bad_column.encode(),
     {{"Content-Length": str(len(bad_column))}})
 ask("not json", "POST", "/changes/apply", b"{{nope", {{"Content-Length": "5"}})
-ask("dot dot", "POST", "/resources/file?path=uploadedfiles/../../esync.toml&mtime=1",
-    b"x", {{"Content-Length": "1"}})
-ask("outside resources", "GET", "/resources/file?path=workarea/secret.txt")
-ask("absolute", "GET", "/resources/file?path=/etc/passwd")
+def framed(path):
+    header = json.dumps({{"path": path, "size": 1, "mtime_ns": 0, "digest": "0"}})
+    return (header + "\nx" + json.dumps({{"end": True}}) + "\n").encode()
+for name, path in [("dot dot", "uploadedfiles/../../esync.toml"),
+                   ("outside the items", "workarea/help/secret.html"),
+                   ("absolute", "/etc/passwd")]:
+    body = framed(path)
+    ask(name, "POST", "/files/receive?items=database,workarea&stamp=20261125-120000-run1",
+        body, {{"Content-Length": str(len(body))}})
+ask("read outside", "GET", "/files/content?items=templates&path=../esync.toml")
 ask("streamed", "POST", "/changes/apply", iter([mark.encode()]))
 print(json.dumps(answers))
 """
@@ -56,9 +62,11 @@ def test_a_peer_sending_bad_payloads_is_refused_with_reasons_and_nothing_changes
     assert "400: unknown table 'auth_user' in the change set" in answers["unknown table"]
     assert "400: unknown or missing columns for cms_folder" in answers["unknown column"]
     assert "400: a line of the change set is not JSON" in answers["not json"]
-    for name in ("dot dot", "outside resources", "absolute"):
+    for name in ("dot dot", "outside the items", "absolute", "read outside"):
         assert "answered 400" in answers[name], (name, answers[name])
-    assert "is not a file in a resource folder" in answers["outside resources"]
+    assert "leads outside the site root" in answers["dot dot"]
+    assert "is not a file this profile synchronizes" in answers["outside the items"]
+    assert "is an absolute path" in answers["absolute"]
     assert "answered 413: a change set may not exceed 256 MB" in answers["streamed"]
     assert contents(production) == before
     assert (production.home / "esync.toml").read_text() == toml_before

@@ -1,0 +1,97 @@
+"""Deciding what a file sync does with each path: send, fetch, delete on one side, or nothing.
+
+Given the local and remote manifests and the base (both sides as last synced):
+
+- equal on both sides (same content, or absent on both): nothing to do;
+- upload: a local file newer than the remote one (or missing there) replaces it; a file deleted
+  here since the last sync, and unchanged there, is deleted there; otherwise nothing happens;
+- download: the same the other way;
+- bidirectional: changed on one side since the last sync → that side's version (or deletion)
+  goes to the other; changed on both → the policy decides (a conflict); a file new on both sides
+  with no base — the first sync — goes to the newer one, as the manual says of templates.
+
+The first sync of Workarea and Templates files is bidirectional whatever the profile says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from syncengine.file_rules import item_of
+from syncengine.file_state import FileInfo, Manifest
+
+SEND, FETCH, DELETE_REMOTE, DELETE_LOCAL = "send", "fetch", "delete-remote", "delete-local"
+ALWAYS_BIDIRECTIONAL_AT_FIRST = ("workarea", "templates")
+
+
+@dataclass(frozen=True)
+class FileAction:
+    kind: str
+    path: str
+    conflict: bool = False
+
+
+def same(a: FileInfo | None, b: FileInfo | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.size == b.size and a.digest == b.digest
+
+
+def changed(now: FileInfo | None, base: FileInfo | None) -> bool:
+    if now is not None and base is not None and now.size == base.size and \
+            now.mtime_ns == base.mtime_ns:
+        return False
+    return not same(now, base)
+
+
+def direction_for(path: str, direction: str, items_synced: set[str]) -> str:
+    item = item_of(path)
+    if item in ALWAYS_BIDIRECTIONAL_AT_FIRST and item not in items_synced:
+        return "bidirectional"
+    return direction
+
+
+def _one_way(mine: FileInfo | None, theirs: FileInfo | None, base: FileInfo | None,
+             copy: str, delete: str, path: str) -> FileAction | None:
+    """Upload seen from the sending side: newer replaces; a deletion travels if the other
+    side left the file alone since the last sync."""
+    if mine is not None:
+        if theirs is None or mine.mtime_ns > theirs.mtime_ns:
+            return FileAction(copy, path)
+        return None
+    if base is not None and theirs is not None and not changed(theirs, base):
+        return FileAction(delete, path)
+    return None
+
+
+def decide(path: str, local: FileInfo | None, remote: FileInfo | None, base: FileInfo | None,
+           direction: str, policy: str) -> FileAction | None:
+    if same(local, remote):
+        return None
+    if direction == "upload":
+        return _one_way(local, remote, base, SEND, DELETE_REMOTE, path)
+    if direction == "download":
+        return _one_way(remote, local, base, FETCH, DELETE_LOCAL, path)
+    local_changed, remote_changed = changed(local, base), changed(remote, base)
+    local_side = FileAction(SEND if local is not None else DELETE_REMOTE, path)
+    remote_side = FileAction(FETCH if remote is not None else DELETE_LOCAL, path)
+    if local_changed and not remote_changed:
+        return local_side
+    if remote_changed and not local_changed:
+        return remote_side
+    if base is None and local is not None and remote is not None:
+        winner = local_side if local.mtime_ns > remote.mtime_ns else remote_side
+        return FileAction(winner.kind, path, conflict=True)
+    winner = local_side if policy == "local-wins" else remote_side
+    return FileAction(winner.kind, path, conflict=True)
+
+
+def plan(local: Manifest, remote: Manifest, base: Manifest, direction: str, policy: str,
+         items_synced: set[str]) -> list[FileAction]:
+    actions = []
+    for path in sorted(set(local) | set(remote) | set(base)):
+        action = decide(path, local.get(path), remote.get(path), base.get(path),
+                        direction_for(path, direction, items_synced), policy)
+        if action is not None:
+            actions.append(action)
+    return actions

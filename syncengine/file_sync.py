@@ -1,0 +1,467 @@
+"""A profile's files: compare both sides with the base, decide, move, and remember the result.
+
+Small files travel many to a request as one framed stream; a big file that the other side has
+in an older version travels as a delta; any other big file in resumable chunks. Each file that
+cannot be moved is recorded as skipped with its reason, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.utils import timezone
+
+from syncengine import file_state, file_transfer
+from syncengine.file_plan import DELETE_LOCAL, DELETE_REMOTE, FETCH, SEND, FileAction, plan, same
+from syncengine.file_rules import FileFilter, is_synced
+from syncengine.file_state import FileInfo, Manifest
+from syncengine.file_transfer import FileRefused
+from syncengine.peer_errors import PeerError
+
+BATCH_BYTES = 32 * 1024 * 1024
+BATCH_FILES = 2000
+BIG_FILE = 16 * 1024 * 1024       # bigger files travel on their own, resumable
+DELTA_MIN = 1024 * 1024           # from this size an older version is patched, not replaced
+CHUNK = 8 * 1024 * 1024
+
+
+class FileLimitExceeded(FileRefused):
+    pass
+
+
+@dataclass
+class SkippedFile:
+    path: str
+    stage: str
+    error: str
+
+
+@dataclass
+class FilesOutcome:
+    sent: int = 0
+    fetched: int = 0
+    deleted: int = 0
+    conflicts: int = 0
+    bytes: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    @property
+    def applied(self) -> int:
+        return self.sent + self.fetched + self.deleted
+
+    @property
+    def total(self) -> int:
+        return self.applied + len(self.skipped)
+
+    def describe(self) -> str:
+        parts = [f"{self.sent} files sent, {self.fetched} received, {self.deleted} deleted"]
+        if self.conflicts:
+            parts.append(f"{self.conflicts} changed on both sides (the losing copies are in "
+                         "the versions folder)")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} files skipped")
+        return "; ".join(parts)
+
+
+def run_stamp(run) -> str:
+    return f"{timezone.now():%Y%m%d-%H%M%S}-run{run.id}"
+
+
+def file_items(profile) -> list[str]:
+    return [item for item in profile.items if item in ("database", "workarea", "templates",
+                                                        "bin")]
+
+
+class FileMover:
+    """Carries out a plan against one peer, recording what landed where."""
+
+    def __init__(self, client, items: list[str], stamp: str, local: Manifest, remote: Manifest,
+                 outcome: FilesOutcome, progress: Callable[..., None], total: int) -> None:
+        self.client, self.items, self.stamp = client, items, stamp
+        self.local, self.remote = local, remote
+        self.outcome, self.progress, self.total = outcome, progress, total
+        self.now_equal: dict[str, FileInfo | None] = {}  # path → the info both sides now have
+        self.done = 0
+        self.root = file_transfer.site_root()
+
+    def _query(self, **extra) -> str:
+        return urlencode({"items": ",".join(self.items), "stamp": self.stamp, **extra})
+
+    def _tick(self, count: int, phase: str) -> None:
+        self.done += count
+        self.progress(phase=phase, done=self.done, total=self.total, bytes=self.outcome.bytes)
+
+    def _skip(self, path: str, stage: str, error: object) -> None:
+        self.outcome.skipped.append(SkippedFile(path, stage, str(error)))
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send(self, paths: list[str]) -> None:
+        small = []
+        for path in paths:
+            info, theirs = self.local[path], self.remote.get(path)
+            if info.size >= DELTA_MIN and theirs is not None:
+                self._one(path, "ApplyingUpdates", self._send_delta)
+            elif info.size >= BIG_FILE:
+                self._one(path, "ApplyingInserts", self._send_chunked)
+            else:
+                small.append(path)
+        for batch in batches(small, self.local):
+            self._send_batch(batch)
+
+    def _one(self, path: str, stage: str, move: Callable[[str], None]) -> None:
+        try:
+            move(path)
+        except (FileRefused, PeerError, OSError) as error:
+            self._skip(path, stage, error)
+        self._tick(1, f"Moving {path}")
+
+    def _frames_of(self, paths: list[str]) -> Iterable[bytes]:
+        for path in paths:
+            info, theirs = self.local[path], self.remote.get(path)
+            yield from file_transfer.frame(
+                {"path": path, **_header(info), "replaces": theirs.digest if theirs else ""},
+                file_transfer.file_chunks(self.root / path, length=info.size))
+        yield from file_transfer.frame({"end": True})
+
+    def _send_batch(self, paths: list[str]) -> None:
+        try:
+            answer = self._post_stream(f"/files/receive?{self._query()}", self._frames_of(paths))
+        except (FileRefused, PeerError, OSError) as error:
+            for path in paths:
+                self._skip(path, _stage(self.remote.get(path)), error)
+            self._tick(len(paths), "Sending files")
+            return
+        for path in answer["landed"]:
+            self.now_equal[path] = self.local[path]
+            self.outcome.sent += 1
+            self.outcome.bytes += self.local[path].size
+        for refused in answer["refused"]:
+            self._skip(refused["path"], _stage(self.remote.get(refused["path"])),
+                       refused["error"])
+        self._tick(len(paths), f"Sent {len(answer['landed'])} files")
+
+    def _send_delta(self, path: str) -> None:
+        info, theirs = self.local[path], self.remote[path]
+        signature = self.client.get_json(f"/files/signature?{self._query(path=path)}")
+        if signature["digest"] != theirs.digest:
+            raise FileRefused(f"{path} changed on the remote server during the sync")
+        sent = 0
+
+        def frames():
+            nonlocal sent
+            for piece in file_transfer.delta_frames(self.root / path, signature["blocks"]):
+                sent += len(piece)
+                yield piece
+
+        query = self._query(path=path, replaces=theirs.digest, **_header(info))
+        self._post_stream(f"/files/patch?{query}", frames())
+        self.now_equal[path] = info
+        self.outcome.sent += 1
+        self.outcome.bytes += sent
+
+    def _send_chunked(self, path: str) -> None:
+        info, theirs = self.local[path], self.remote.get(path)
+        have = self.client.get_json(
+            f"/files/partial?{self._query(path=path, digest=info.digest)}")["have"]
+        while have < info.size:
+            length = min(CHUNK, info.size - have)
+            with open(self.root / path, "rb") as source:
+                source.seek(have)
+                body = source.read(length)
+            have = self.client.post_bytes(
+                f"/files/chunk?{self._query(path=path, digest=info.digest, offset=have)}",
+                body)["have"]
+            self.outcome.bytes += length
+            self.progress(phase=f"Sending {path} ({have * 100 // max(info.size, 1)}%)",
+                          bytes=self.outcome.bytes)
+        query = self._query(path=path, replaces=theirs.digest if theirs else "",
+                            **_header(info))
+        self.client.post_json(f"/files/commit?{query}", {})
+        self.now_equal[path] = info
+        self.outcome.sent += 1
+
+    def _post_stream(self, path: str, frames: Iterable[bytes]) -> dict:
+        with self.client.open("POST", path, body=frames,
+                              headers={"Content-Type": "application/octet-stream"}) as response:
+            return json.loads(b"".join(response.body))
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def fetch(self, paths: list[str]) -> None:
+        small = []
+        for path in paths:
+            info, mine = self.remote[path], self.local.get(path)
+            if info.size >= DELTA_MIN and mine is not None:
+                self._one(path, "ApplyingUpdates", self._fetch_delta)
+            elif info.size >= BIG_FILE:
+                self._one(path, "ApplyingInserts", self._fetch_chunked)
+            else:
+                small.append(path)
+        for batch in batches(small, self.remote):
+            self._fetch_batch(batch)
+
+    def _fetch_batch(self, paths: list[str]) -> None:
+        landed: Manifest = {}
+        try:
+            with self.client.open("POST", f"/files/send?{self._query()}",
+                                  body=json.dumps({"paths": paths}).encode(),
+                                  headers={"Content-Type": "application/json"}) as response:
+                reader = file_transfer.FrameReader(response.body)
+                while not (header := reader.header()).get("end"):
+                    path = file_transfer.check_relative(header.get("path"), self.items)
+                    if header.get("missing"):
+                        self._skip(path, "ApplyingInserts", "removed on the remote server "
+                                   "during the sync")
+                        continue
+                    info = file_transfer.info_from(header)
+                    staged = file_transfer.write_staged(reader.body(info.size), info)
+                    mine = self.local.get(path)
+                    try:
+                        file_transfer.land(staged, path, info, self.items, self.stamp,
+                                           mine.digest if mine else "")
+                    except (FileRefused, OSError) as error:
+                        staged.unlink(missing_ok=True)
+                        self._skip(path, _stage(mine), error)
+                        continue
+                    landed[path] = info
+                    self.now_equal[path] = info
+                    self.outcome.fetched += 1
+                    self.outcome.bytes += info.size
+        except (FileRefused, PeerError, OSError) as error:
+            for path in paths:
+                if path not in landed:
+                    self._skip(path, _stage(self.local.get(path)), error)
+        file_state.remember(landed)
+        self._tick(len(paths), f"Received {len(landed)} files")
+
+    def _fetch_delta(self, path: str) -> None:
+        mine = self.local[path]
+        blocks = file_transfer.block_digests(self.root / path)
+        with self.client.open("POST", f"/files/delta?{self._query(path=path)}",
+                              body=json.dumps({"blocks": blocks}).encode(),
+                              headers={"Content-Type": "application/json"}) as response:
+            counted = _counting(response.body)
+            reader = file_transfer.FrameReader(counted)
+            info = file_transfer.info_from(reader.header())
+            rest = _rest_of(reader)
+            staged = file_transfer.apply_delta(self.root / path, rest, info)
+        file_transfer.land(staged, path, info, self.items, self.stamp, mine.digest)
+        file_state.remember({path: info})
+        self.now_equal[path] = info
+        self.outcome.fetched += 1
+        self.outcome.bytes += counted.count
+
+    def _fetch_chunked(self, path: str) -> None:
+        info = self.remote[path]
+        partial = file_transfer.partial_path(path, info.digest)
+        have = partial.stat().st_size if partial.exists() else 0
+        with self.client.open("GET", f"/files/content?{self._query(path=path, offset=have)}"
+                              ) as response:
+            if response.headers.get("X-Esync-Digest") != info.digest:
+                raise FileRefused(f"{path} changed on the remote server during the sync")
+            file_transfer.append_chunk(path, info.digest, have,
+                                       self._counted_progress(path, response.body, info.size,
+                                                              have))
+        staged = file_transfer.finish_partial(path, info)
+        mine = self.local.get(path)
+        file_transfer.land(staged, path, info, self.items, self.stamp,
+                           mine.digest if mine else "")
+        file_state.remember({path: info})
+        self.now_equal[path] = info
+        self.outcome.fetched += 1
+
+    def _counted_progress(self, path: str, chunks: Iterable[bytes], size: int, have: int):
+        last = time.monotonic()
+        for chunk in chunks:
+            have += len(chunk)
+            self.outcome.bytes += len(chunk)
+            if time.monotonic() - last > 0.5:
+                last = time.monotonic()
+                self.progress(phase=f"Receiving {path} ({have * 100 // max(size, 1)}%)",
+                              bytes=self.outcome.bytes)
+            yield chunk
+
+    # -- deleting -----------------------------------------------------------------------------
+
+    def delete_remote(self, paths: list[str]) -> None:
+        for start in range(0, len(paths), BATCH_FILES):
+            batch = paths[start:start + BATCH_FILES]
+            try:
+                answer = self.client.post_json(
+                    f"/files/delete?{self._query()}",
+                    {"files": {path: self.remote[path].digest for path in batch}})
+            except PeerError as error:
+                for path in batch:
+                    self._skip(path, "ApplyingDeletes", error)
+                continue
+            for path in answer["deleted"]:
+                self.now_equal[path] = None
+                self.outcome.deleted += 1
+            for path in set(batch) - set(answer["deleted"]) - {r["path"] for r in
+                                                                 answer["refused"]}:
+                self.now_equal[path] = None  # already gone
+            for refused in answer["refused"]:
+                self._skip(refused["path"], "ApplyingDeletes", refused["error"])
+            self._tick(len(batch), "Deleting files on the remote server")
+
+    def delete_local(self, paths: list[str]) -> None:
+        for path in paths:
+            try:
+                if file_transfer.delete(path, self.items, self.stamp, self.local[path].digest):
+                    self.outcome.deleted += 1
+                self.now_equal[path] = None
+            except (FileRefused, OSError) as error:
+                self._skip(path, "ApplyingDeletes", error)
+            self._tick(1, "Deleting files here")
+
+
+class _Counter:
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks, self.count = iter(chunks), 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = next(self.chunks)
+        self.count += len(chunk)
+        return chunk
+
+
+def _counting(chunks: Iterable[bytes]) -> _Counter:
+    return _Counter(chunks)
+
+
+def _rest_of(reader: file_transfer.FrameReader) -> Iterable[bytes]:
+    """What a FrameReader has not consumed yet, as chunks (its buffer, then the stream)."""
+    if reader._buffer:
+        yield bytes(reader._buffer)
+        reader._buffer.clear()
+    while reader._fill():
+        yield bytes(reader._buffer)
+        reader._buffer.clear()
+
+
+def _header(info: FileInfo) -> dict:
+    return {"size": info.size, "mtime_ns": info.mtime_ns, "digest": info.digest}
+
+
+def _stage(existing: FileInfo | None) -> str:
+    return "ApplyingUpdates" if existing is not None else "ApplyingInserts"
+
+
+def batches(paths: list[str], manifest: Manifest) -> Iterable[list[str]]:
+    batch, size = [], 0
+    for path in paths:
+        batch.append(path)
+        size += manifest[path].size
+        if size >= BATCH_BYTES or len(batch) >= BATCH_FILES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def remote_manifest(client, items: list[str], file_filter: FileFilter) -> Manifest:
+    query = urlencode({"items": ",".join(items), "filter": file_filter.mode,
+                       "extensions": ",".join(file_filter.extensions)})
+    with client.open("GET", f"/files/manifest?{query}") as response:
+        raw = json.loads(b"".join(response.body))["files"]
+    manifest: Manifest = {}
+    for path, values in raw.items():
+        file_transfer.check_relative(path, items)
+        manifest[path] = FileInfo.from_list(values)
+    return manifest
+
+
+def check_limits(actions: list[FileAction], local: Manifest, remote: Manifest) -> None:
+    limit_files, limit_bytes = settings.ESYNC.max_files_per_run, settings.ESYNC.max_bytes_per_run
+    moving = [a for a in actions if a.kind in (SEND, FETCH)]
+    size = sum((local if a.kind == SEND else remote)[a.path].size for a in moving)
+    if len(actions) > limit_files:
+        raise FileLimitExceeded(
+            f"This sync would move {len(actions)} files; the limit is {limit_files} per run "
+            "(max_files_per_run in esync.toml). Raise it, or narrow the profile with a filter.")
+    if size > limit_bytes:
+        raise FileLimitExceeded(
+            f"This sync would move {size} bytes; the limit is {limit_bytes} per run "
+            "(max_bytes_per_run in esync.toml). Raise it, or narrow the profile with a filter.")
+
+
+def sync_files(run, profile, progress: Callable[..., None], client,
+               only_paths: list[str] | None = None) -> FilesOutcome:
+    """Sync the profile's files with the peer. `only_paths`: the manual's "Synchronize files"
+    — just these, local newer wins, nothing deleted."""
+    items = file_items(profile)
+    outcome = FilesOutcome()
+    if not items:
+        return outcome
+    file_filter = FileFilter.of(profile.filter_mode, profile.filter_extensions)
+    relationship_id = profile.relationship_id
+    progress(phase="Comparing files on both servers")
+    remote = remote_manifest(client, items, file_filter)
+    local = file_state.scan(file_transfer.site_root(), items, file_filter)
+    base = file_state.load_base(relationship_id)
+    in_scope = {p: i for p, i in base.files.items() if is_synced(p, items, file_filter)}
+    if only_paths is not None:
+        wanted = set(only_paths)
+        missing = sorted(wanted - set(local))
+        if missing:
+            raise FileRefused(f"Not files this profile synchronizes here: {', '.join(missing)}")
+        actions = [a for a in plan({p: local[p] for p in wanted},
+                                   {p: remote[p] for p in wanted if p in remote},
+                                   {}, "upload", profile.policy, set(items))
+                   if a.kind == SEND]
+    else:
+        actions = plan(local, remote, in_scope, profile.direction, profile.policy,
+                       base.items_synced)
+    check_limits(actions, local, remote)
+    outcome.conflicts = sum(1 for a in actions if a.conflict)
+    mover = FileMover(client, items, run_stamp(run), local, remote, outcome, progress,
+                      len(actions))
+    by_kind: dict[str, list[str]] = {SEND: [], FETCH: [], DELETE_REMOTE: [], DELETE_LOCAL: []}
+    for action in actions:
+        by_kind[action.kind].append(action.path)
+    mover.send(by_kind[SEND])
+    mover.fetch(by_kind[FETCH])
+    mover.delete_remote(by_kind[DELETE_REMOTE])
+    mover.delete_local(by_kind[DELETE_LOCAL])
+    if only_paths is None:
+        save_new_base(relationship_id, base, in_scope, local, remote, mover.now_equal, items)
+    return outcome
+
+
+def save_new_base(relationship_id: int, base: file_state.Base, in_scope: Manifest,
+                  local: Manifest, remote: Manifest, now_equal: dict[str, FileInfo | None],
+                  items: list[str]) -> None:
+    """The base after a run: files equal on both sides (before or by this run) as they are;
+    files this run could not settle keep their old base, so they still count as changed."""
+    files = {p: i for p, i in base.files.items() if p not in in_scope}
+    for path in set(local) | set(remote) | set(in_scope):
+        if path in now_equal:
+            if now_equal[path] is not None:
+                files[path] = now_equal[path]
+        elif same(local.get(path), remote.get(path)):
+            if local.get(path) is not None:
+                files[path] = local[path]
+        elif path in in_scope:
+            files[path] = in_scope[path]
+    if files == base.files and base.items_synced >= set(items):
+        return
+    file_state.save_base(relationship_id, file_state.Base(files, base.items_synced | set(items)))
+
+
+def site_tree(profile) -> list[str]:
+    """Every file the profile's items and filter cover here (the "Synchronize files" tree)."""
+    items = file_items(profile) or ["templates"]
+    file_filter = FileFilter.of(profile.filter_mode, profile.filter_extensions)
+    root: Path = file_transfer.site_root()
+    return sorted(path for path, _ in file_state.walk_files(root, items)
+                  if is_synced(path, items, file_filter))

@@ -1,0 +1,433 @@
+"""Moving files between peers safely: checked paths, framed streams, landing, versions, deltas.
+
+- Paths from a peer are untrusted: relative POSIX paths only, no `..`, no control characters,
+  no name longer than the file system takes, no link leading out of the site root, and only
+  files that one of the request's profile items syncs.
+- A stream of files is framed: one JSON header line, then exactly `size` bytes, repeated; a
+  header `{"end": true}` closes it. A stream that stops early or lies about a size is refused.
+- Files are staged under the instance's state folder, checked against their digest, and land by
+  rename (a copy into a temp file beside the target first when the state folder is on another
+  file system), mtime kept. A replaced or deleted file is first kept in HOME/versions/<stamp>/.
+- Deltas (rsync-style, at fixed block offsets): the receiver's block digests go to the sender,
+  which sends only the blocks that differ plus the new length. Appends and in-place edits send
+  little; an insertion sends everything after it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import xxhash
+from django.conf import settings
+
+from syncengine.file_rules import item_of
+from syncengine.file_state import HASH_BLOCK, FileInfo, remember
+
+DELTA_BLOCK = 128 * 1024
+MAX_HEADER = 64 * 1024
+STAMP = re.compile(r"^\d{8}-\d{6}-run\d+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NAME_MAX = 255
+
+
+class FileRefused(ValueError):
+    """A path, header or stream from a peer that is not accepted; nothing was written."""
+
+
+# -- paths ------------------------------------------------------------------------------------
+
+def site_root() -> Path:
+    return Path(settings.SITE_ROOT)
+
+
+def check_relative(relative: object, items: Iterable[str]) -> str:
+    """The path as given, if a peer may name it for these items; FileRefused otherwise."""
+    if not isinstance(relative, str) or not relative:
+        raise FileRefused("a file path is missing")
+    if _CONTROL.search(relative) or "\\" in relative:
+        raise FileRefused(f"{relative!r} has characters a file name may not have")
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or relative.startswith("/"):
+        raise FileRefused(f"{relative!r} is an absolute path; only paths inside the site root "
+                          "are accepted")
+    if any(part in ("..", ".") for part in relative.split("/")) or "" in relative.split("/"):
+        raise FileRefused(f"{relative!r} leads outside the site root or is not a plain path")
+    if any(len(part.encode()) > NAME_MAX for part in pure.parts):
+        raise FileRefused(f"{relative!r} has a name longer than {NAME_MAX} bytes")
+    if item_of(relative) not in set(items):
+        raise FileRefused(f"{relative!r} is not a file this profile synchronizes")
+    return relative
+
+
+def target_of(relative: str, items: Iterable[str]) -> Path:
+    """The file's place under the site root; refuses links leading out of it or a folder."""
+    check_relative(relative, items)
+    root = site_root().resolve()
+    target = site_root() / relative
+    parent = target.parent
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.resolve().is_relative_to(root):
+        raise FileRefused(f"{relative!r} leads out of the site root through a link")
+    if target.is_symlink():
+        raise FileRefused(f"{relative!r} is a link on this server; it is not replaced")
+    if target.is_dir():
+        raise FileRefused(f"{relative!r} is a folder on this server")
+    return target
+
+
+# -- versions ---------------------------------------------------------------------------------
+
+def versions_root() -> Path:
+    return Path(settings.ESYNC.home) / "versions"
+
+
+def check_stamp(stamp: str) -> str:
+    if not STAMP.match(stamp or ""):
+        raise FileRefused(f"{stamp!r} is not a run stamp (yyyymmdd-hhmmss-runN)")
+    return stamp
+
+
+def keep_version(target: Path, relative: str, stamp: str) -> Path | None:
+    """Copy the file about to be replaced or deleted into the versions folder."""
+    if not target.exists():
+        return None
+    kept = versions_root() / check_stamp(stamp) / relative
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(target, kept)  # the old inode survives the rename that replaces the file
+    except OSError:
+        shutil.copy2(target, kept)
+    return kept
+
+
+# -- staging and landing ----------------------------------------------------------------------
+
+def incoming_dir() -> Path:
+    folder = Path(settings.ESYNC.state_dir) / "incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def new_staging_file() -> Path:
+    return incoming_dir() / f"{uuid.uuid4().hex}.part"
+
+
+def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stamp: str,
+         expected_current: str | None = None) -> None:
+    """Put a staged, checked file in place; the old one goes to the versions folder.
+
+    `expected_current`: the digest the sender believes the target has ("" for none); if the
+    target changed since, the file is refused rather than overwriting an unseen edit."""
+    target = target_of(relative, items)
+    if expected_current is not None:
+        current = _digest_if_exists(target)
+        if current != (expected_current or None):
+            raise FileRefused(f"{relative} changed on this server during the sync; it was left "
+                              "as it is (the next sync settles it)")
+    os.utime(staged, ns=(info.mtime_ns, info.mtime_ns))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    keep_version(target, relative, stamp)
+    try:
+        os.replace(staged, target)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        beside = target.with_name(f".esync-{uuid.uuid4().hex}")
+        try:
+            shutil.copyfile(staged, beside)
+            with open(beside, "rb+") as file:
+                os.fsync(file.fileno())
+            os.utime(beside, ns=(info.mtime_ns, info.mtime_ns))
+            os.replace(beside, target)
+        finally:
+            beside.unlink(missing_ok=True)
+            staged.unlink(missing_ok=True)
+
+
+def delete(relative: str, items: Iterable[str], stamp: str, expected_current: str) -> bool:
+    """Delete a file (kept in the versions folder first) if it is still what the sender saw."""
+    target = target_of(relative, items)
+    current = _digest_if_exists(target)
+    if current is None:
+        return False
+    if current != expected_current:
+        raise FileRefused(f"{relative} changed on this server during the sync; it was not "
+                          "deleted (the next sync settles it)")
+    keep_version(target, relative, stamp)
+    target.unlink()
+    return True
+
+
+def _digest_if_exists(path: Path) -> str | None:
+    from syncengine.file_state import digest_of
+
+    try:
+        return digest_of(path)
+    except FileNotFoundError:
+        return None
+
+
+def write_staged(chunks: Iterable[bytes], expected: FileInfo) -> Path:
+    """Stage `chunks` as a file; refused unless the size and digest are the expected ones."""
+    staged = new_staging_file()
+    hasher = xxhash.xxh3_128()
+    size = 0
+    try:
+        with open(staged, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                hasher.update(chunk)
+                size += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if size != expected.size or hasher.hexdigest() != expected.digest:
+            raise FileRefused("the file arrived damaged (size or digest differ); not written")
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    return staged
+
+
+# -- framed streams ---------------------------------------------------------------------------
+
+class FrameReader:
+    """Reads `header line, body bytes` frames from an iterator of chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = bytearray()
+        self._done = False
+
+    def _fill(self) -> bool:
+        if self._done:
+            return False
+        try:
+            self._buffer += next(self._chunks)
+        except StopIteration:
+            self._done = True
+            return False
+        return True
+
+    def header(self) -> dict:
+        while b"\n" not in self._buffer:
+            if len(self._buffer) > MAX_HEADER:
+                raise FileRefused("a file header is too long")
+            if not self._fill():
+                raise FileRefused("the file stream ended in the middle (no end marker)")
+        line, _, rest = bytes(self._buffer).partition(b"\n")
+        self._buffer = bytearray(rest)
+        try:
+            header = json.loads(line)
+        except ValueError as error:
+            raise FileRefused("a file header is not JSON") from error
+        if not isinstance(header, dict):
+            raise FileRefused("a file header is not an object")
+        return header
+
+    def body(self, size: int) -> Iterator[bytes]:
+        if not isinstance(size, int) or size < 0:
+            raise FileRefused("a file size is not a whole number of bytes")
+        remaining = size
+        while remaining:
+            if not self._buffer and not self._fill():
+                raise FileRefused("the file stream ended in the middle of a file")
+            piece = bytes(self._buffer[:remaining])
+            del self._buffer[:len(piece)]
+            remaining -= len(piece)
+            yield piece
+
+
+def frame(header: dict, body: Iterable[bytes] = ()) -> Iterator[bytes]:
+    yield json.dumps(header, separators=(",", ":")).encode() + b"\n"
+    yield from body
+
+
+def file_chunks(path: Path, offset: int = 0, length: int | None = None,
+                size: int = HASH_BLOCK) -> Iterator[bytes]:
+    with open(path, "rb") as source:
+        source.seek(offset)
+        remaining = length
+        while remaining is None or remaining > 0:
+            chunk = source.read(size if remaining is None else min(size, remaining))
+            if not chunk:
+                break
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk
+
+
+def info_from(header: dict) -> FileInfo:
+    try:
+        return FileInfo(int(header["size"]), int(header["mtime_ns"]), str(header["digest"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise FileRefused("a file header lacks its size, mtime or digest") from error
+
+
+@dataclass
+class Received:
+    landed: list[str]
+    refused: list[dict]
+    bytes: int
+
+
+def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
+                  limits: tuple[int, int] | None = None) -> Received:
+    """Stage every file of a framed stream, then land them all. A bad path or a broken stream
+    refuses the whole stream before anything lands; a file changed here meanwhile is refused
+    alone (reported, not written)."""
+    items = list(items)
+    check_stamp(stamp)
+    reader = FrameReader(chunks)
+    staged: list[tuple[Path, str, FileInfo, str | None]] = []
+    total = 0
+    try:
+        while not (header := reader.header()).get("end"):
+            relative = check_relative(header.get("path"), items)
+            target_of(relative, items)
+            info = info_from(header)
+            total += info.size
+            if limits and (len(staged) + 1 > limits[0] or total > limits[1]):
+                raise FileRefused(f"the stream exceeds this server's limit of {limits[0]} "
+                                  f"files or {limits[1]} bytes per run")
+            expected = header.get("replaces")
+            staged.append((write_staged(reader.body(info.size), info), relative, info,
+                           None if expected is None else str(expected)))
+    except BaseException:
+        for path, *_ in staged:
+            path.unlink(missing_ok=True)
+        raise
+    received = Received([], [], total)
+    landed: dict[str, FileInfo] = {}
+    for index, (path, relative, info, expected) in enumerate(staged):
+        try:
+            land(path, relative, info, items, stamp, expected)
+            received.landed.append(relative)
+            landed[relative] = info
+        except (FileRefused, OSError) as error:
+            path.unlink(missing_ok=True)
+            received.refused.append({"path": relative, "error": str(error)})
+        except BaseException:
+            for rest, *_ in staged[index:]:
+                rest.unlink(missing_ok=True)
+            remember(landed)
+            raise
+    remember(landed)
+    return received
+
+
+def send_files(paths: Iterable[str], items: Iterable[str]) -> Iterator[bytes]:
+    """A framed stream of these files as they are now (a vanished one is marked missing)."""
+    items = list(items)
+    for relative in paths:
+        target = target_of(check_relative(relative, items), items)
+        try:
+            stat = target.stat()
+            from syncengine.file_state import digest_of
+
+            digest = digest_of(target)
+        except FileNotFoundError:
+            yield from frame({"path": relative, "missing": True})
+            continue
+        yield from frame({"path": relative, "size": stat.st_size,
+                          "mtime_ns": stat.st_mtime_ns, "digest": digest},
+                         file_chunks(target, length=stat.st_size))
+    yield from frame({"end": True})
+
+
+# -- deltas -----------------------------------------------------------------------------------
+
+def block_digests(path: Path, block: int = DELTA_BLOCK) -> list[str]:
+    digests = []
+    with open(path, "rb") as source:
+        while chunk := source.read(block):
+            digests.append(xxhash.xxh3_64_hexdigest(chunk))
+    return digests
+
+
+def delta_frames(path: Path, their_blocks: list[str], block: int = DELTA_BLOCK
+                 ) -> Iterator[bytes]:
+    """The blocks of `path` that differ from the receiver's, as framed `{"offset"}` chunks."""
+    with open(path, "rb") as source:
+        index = 0
+        while chunk := source.read(block):
+            if index >= len(their_blocks) or xxhash.xxh3_64_hexdigest(chunk) != \
+                    their_blocks[index]:
+                yield from frame({"offset": index * block, "length": len(chunk)}, [chunk])
+            index += 1
+    yield from frame({"end": True})
+
+
+def apply_delta(old: Path, frames: Iterable[bytes], expected: FileInfo) -> Path:
+    """A staged copy of `old` with the delta's blocks written in, cut to the new size, checked
+    against the expected digest."""
+    staged = new_staging_file()
+    try:
+        shutil.copyfile(old, staged)
+        reader = FrameReader(frames)
+        with open(staged, "rb+") as out:
+            while not (header := reader.header()).get("end"):
+                try:
+                    offset, length = int(header["offset"]), int(header["length"])
+                except (KeyError, TypeError, ValueError) as error:
+                    raise FileRefused("a delta block header is malformed") from error
+                if offset < 0 or offset + length > expected.size:
+                    raise FileRefused("a delta block lies outside the file")
+                out.seek(offset)
+                for piece in reader.body(length):
+                    out.write(piece)
+            out.truncate(expected.size)
+            out.flush()
+            os.fsync(out.fileno())
+        from syncengine.file_state import digest_of
+
+        if digest_of(staged) != expected.digest:
+            raise FileRefused("the file rebuilt from the delta does not match its digest")
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    return staged
+
+
+# -- resumable big files ----------------------------------------------------------------------
+
+def partial_path(relative: str, digest: str) -> Path:
+    key = xxhash.xxh3_128_hexdigest(f"{relative}\0{digest}".encode())
+    return incoming_dir() / f"resume-{key}.part"
+
+
+def append_chunk(relative: str, digest: str, offset: int, chunks: Iterable[bytes]) -> int:
+    """Add a chunk to a resumable transfer; the offset must be where the partial file ends."""
+    partial = partial_path(relative, digest)
+    have = partial.stat().st_size if partial.exists() else 0
+    if offset != have:
+        raise FileRefused(f"this server holds {have} bytes of {relative}, not {offset}")
+    with open(partial, "ab") as out:
+        for chunk in chunks:
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return partial.stat().st_size
+
+
+def finish_partial(relative: str, info: FileInfo) -> Path:
+    """The complete partial file, checked, ready to land."""
+    partial = partial_path(relative, info.digest)
+    from syncengine.file_state import digest_of
+
+    if not partial.exists() or partial.stat().st_size != info.size or \
+            digest_of(partial) != info.digest:
+        partial.unlink(missing_ok=True)
+        raise FileRefused(f"{relative} did not arrive whole; it will be sent again")
+    staged = new_staging_file()
+    os.replace(partial, staged)
+    return staged

@@ -1,0 +1,159 @@
+"""File sync between two real instances over mutual TLS on loopback: Templates, Workarea and bin
+profiles, newer-wins, deletions kept in the versions folder, conflicts by policy, the ticked
+files of "Synchronize files", deltas for big files."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.db_sync_helpers import staged_pair
+
+pytestmark = pytest.mark.slow
+
+
+def write(instance, relative: str, text: str | bytes, age: float = 0.0) -> None:
+    """Write a site root file; `age` seconds in the past (an older edit)."""
+    path = instance.home / "siteroot" / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, str):
+        path.write_text(text)
+    else:
+        path.write_bytes(text)
+    if age:
+        stamp = time.time() - age
+        os.utime(path, (stamp, stamp))
+
+
+def read(instance, relative: str) -> str | None:
+    path = instance.home / "siteroot" / relative
+    return path.read_text() if path.exists() else None
+
+
+def kept_versions(instance, relative: str) -> list[str]:
+    root = instance.home / "versions"
+    return sorted(p.read_text(errors="replace") for p in root.glob(f"*/{relative}")) \
+        if root.exists() else []
+
+
+def last_log(instance) -> dict:
+    return json.loads(instance.esync("logs", "--json").stdout)[0]
+
+
+def add_profile(pair, name: str, items: str, direction: str, *extra: str) -> str:
+    pair.staging.esync("profile", "add", str(pair.relationship), "--name", name,
+                       "--items", items, "--direction", direction, *extra)
+    return name
+
+
+def test_templates_upload_moves_newer_files_deletes_and_keeps_what_it_replaced(
+        real_instances, tmp_path):
+    with staged_pair(real_instances, tmp_path) as pair:
+        staging, production = pair.staging, pair.production
+        # given a template and a stylesheet edited on staging, and files no profile item covers
+        write(staging, "templates/page.html", "<h1>new page</h1>")
+        write(staging, "css/site.css", "body { color: navy }")
+        write(staging, "web.config", "<configuration/>")
+        write(staging, "notes.txt", "not synced by default")
+        write(staging, "workarea/custom/menu.js", "workarea is its own item")
+        write(staging, "bin/site.dll", "binary")
+        # and production has a newer edit of a file staging also has
+        write(staging, "css/print.css", "staging print", age=3600)
+        write(production, "css/print.css", "production print, edited later")
+        profile = add_profile(pair, "Templates up", "templates,bin", "upload")
+
+        # when the administrator runs the Templates profile (its first run is bidirectional)
+        pair.sync(profile)
+
+        # then production serves the new files, and the newer production file was kept
+        assert read(production, "templates/page.html") == "<h1>new page</h1>"
+        assert read(production, "css/site.css") == "body { color: navy }"
+        assert read(production, "bin/site.dll") == "binary"
+        assert read(production, "css/print.css") == "production print, edited later"
+        assert read(staging, "css/print.css") == "production print, edited later"
+        for untouched in ("web.config", "notes.txt", "workarea/custom/menu.js"):
+            assert read(production, untouched) is None, untouched
+        staged_mtime = (staging.home / "siteroot/css/site.css").stat().st_mtime_ns
+        assert (production.home / "siteroot/css/site.css").stat().st_mtime_ns == staged_mtime
+        log = last_log(staging)
+        assert log["status"] == "success", log
+        assert log["applied"] >= 4 and "files sent" in log["message"], log
+
+        # when staging edits the stylesheet and deletes the template, and production edits a
+        # file later than staging did
+        write(staging, "css/site.css", "body { color: teal }")
+        (staging.home / "siteroot/templates/page.html").unlink()
+        write(staging, "css/print.css", "staging again", age=600)
+        pair.sync(profile)
+
+        # then the edit and the deletion travel, the newer production file stays, and the
+        # replaced and deleted copies are kept in production's versions folder
+        assert read(production, "css/site.css") == "body { color: teal }"
+        assert read(production, "templates/page.html") is None
+        assert read(production, "css/print.css") == "production print, edited later"
+        assert kept_versions(production, "css/site.css") == ["body { color: navy }"]
+        # (the first run replaced the starter template, kept too)
+        assert "<h1>new page</h1>" in kept_versions(production, "templates/page.html")
+        assert not list((production.home / "siteroot").rglob(".esync-*"))
+
+        # and "Synchronize files" sends just the ticked file when it is newer
+        write(staging, "css/site.css", "body { color: olive }")
+        write(staging, "css/other.css", "not ticked")
+        staging.esync("sync", profile, "--files", "css/site.css", "--wait")
+        assert read(production, "css/site.css") == "body { color: olive }"
+        assert read(production, "css/other.css") is None
+        assert last_log(staging)["type"] == "FileSync"
+
+
+@pytest.mark.parametrize("policy", ["remote-wins", "local-wins"])
+def test_bidirectional_workarea_settles_a_file_changed_on_both_sides_by_the_policy(
+        real_instances, tmp_path, policy):
+    with staged_pair(real_instances, tmp_path) as pair:
+        staging, production = pair.staging, pair.production
+        write(staging, "workarea/custom/menu.js", "base")
+        profile = add_profile(pair, "Workarea both", "workarea", "bidirectional",
+                              "--policy", policy)
+        pair.sync(profile)
+        assert read(production, "workarea/custom/menu.js") == "base"
+
+        # given the same file edited on both servers, and one-sided changes on each
+        write(staging, "workarea/custom/menu.js", "staging edit")
+        write(production, "workarea/custom/menu.js", "production edit")
+        write(staging, "workarea/custom/staging-only.js", "from staging")
+        write(production, "workarea/custom/production-only.js", "from production")
+        write(production, "workarea/help/manual.html", "an excluded folder")
+        pair.sync(profile)
+
+        winner, loser, loser_side = (("production edit", "staging edit", staging)
+                                     if policy == "remote-wins" else
+                                     ("staging edit", "production edit", production))
+        assert read(staging, "workarea/custom/menu.js") == winner
+        assert read(production, "workarea/custom/menu.js") == winner
+        assert kept_versions(loser_side, "workarea/custom/menu.js") == [loser]
+        assert read(production, "workarea/custom/staging-only.js") == "from staging"
+        assert read(staging, "workarea/custom/production-only.js") == "from production"
+        assert read(staging, "workarea/help/manual.html") is None
+        assert "1 changed on both sides" in last_log(staging)["message"]
+
+
+def test_a_big_file_travels_in_chunks_and_an_append_sends_only_its_blocks(
+        real_instances, tmp_path):
+    with staged_pair(real_instances, tmp_path) as pair:
+        staging, production = pair.staging, pair.production
+        big = os.urandom(24 * 1024 * 1024)
+        write(staging, "uploadedfiles/video.bin", big)
+        profile = add_profile(pair, "Resources up", "database", "upload")
+        pair.sync(profile)
+        assert (production.home / "siteroot/uploadedfiles/video.bin").read_bytes() == big
+        assert last_log(staging)["bytes"] >= len(big)
+
+        appended = big + os.urandom(1024 * 1024)
+        write(staging, "uploadedfiles/video.bin", appended)
+        pair.sync(profile)
+
+        assert (production.home / "siteroot/uploadedfiles/video.bin").read_bytes() == appended
+        assert last_log(staging)["bytes"] < 2 * 1024 * 1024
+        assert kept_versions(production, "uploadedfiles/video.bin") != []
