@@ -27,6 +27,8 @@ urlpatterns = [
          name="profile_add"),
     path("profiles/<int:profile_id>/delete/", profile_views.delete, name="profile_delete"),
     path("profiles/<int:profile_id>/sync/", profile_views.sync_now, name="profile_sync"),
+    path("profiles/<int:profile_id>/files/", profile_views.synchronize_files,
+         name="profile_files"),
     path("profiles/<int:profile_id>/preview/", engine_views.preview, name="profile_preview"),
     path("profiles/<int:profile_id>/log/", engine_views.profile_log, name="profile_log"),
     path("runs/<int:run_id>/", relationship_views.run_progress, name="run"),

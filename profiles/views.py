@@ -67,6 +67,37 @@ def delete(request: HttpRequest, profile_id: int) -> HttpResponse:
 
 
 @sync_admin_required
+def synchronize_files(request: HttpRequest, profile_id: int) -> HttpResponse:
+    """The manual's "Synchronize files": the site root's files as a tree with check boxes;
+    Sync now sends the ticked ones (local newer wins). Not schedulable."""
+    from syncengine.file_sync import file_items, site_tree
+
+    profile = get_object_or_404(Profile.objects.select_related("relationship"), pk=profile_id)
+    if request.method == "POST":
+        try:
+            run = start_profile_sync(profile, request.user,
+                                     files=request.POST.getlist("path"))
+        except Refusal as refusal:
+            messages.error(request, str(refusal))
+        else:
+            return redirect("sync:run", run_id=run.id)
+    paths = site_tree(profile) if file_items(profile) else []
+    return render(request, "profiles/synchronize_files.html", {
+        "profile": profile, "folders": folder_tree(paths),
+        "ticked": set(request.POST.getlist("path"))})
+
+
+def folder_tree(paths: list[str]) -> list[dict]:
+    """Sorted paths grouped by folder: [{folder, depth, files: [{path, name}]}]."""
+    folders: dict[str, list[dict]] = {}
+    for path in paths:
+        folder, _, name = path.rpartition("/")
+        folders.setdefault(folder, []).append({"path": path, "name": name})
+    return [{"folder": folder or "(site root)", "depth": folder.count("/") + bool(folder),
+             "files": files} for folder, files in sorted(folders.items())]
+
+
+@sync_admin_required
 @require_POST
 def sync_now(request: HttpRequest, profile_id: int) -> HttpResponse:
     profile = get_object_or_404(Profile.objects.select_related("relationship"), pk=profile_id)

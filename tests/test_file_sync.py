@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 
 import pytest
@@ -157,3 +159,42 @@ def test_a_big_file_travels_in_chunks_and_an_append_sends_only_its_blocks(
         assert (production.home / "siteroot/uploadedfiles/video.bin").read_bytes() == appended
         assert last_log(staging)["bytes"] < 2 * 1024 * 1024
         assert kept_versions(production, "uploadedfiles/video.bin") != []
+
+
+def test_a_worker_killed_mid_file_leaves_no_partial_file_and_the_next_run_resumes(
+        real_instances, tmp_path):
+    with staged_pair(real_instances, tmp_path) as pair:
+        staging, production = pair.staging, pair.production
+        big = os.urandom(96 * 1024 * 1024)
+        write(staging, "uploadedfiles/big.bin", big)
+        profile = add_profile(pair, "Resources up", "database", "upload")
+
+        # given a run that has sent part of a big file when its worker is killed
+        staging.esync("sync", profile)
+        incoming = production.home / "state" / "incoming"
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size >= 16 * 1024 * 1024
+                      for p in incoming.glob("resume-*.part")) if incoming.exists() else True:
+            assert time.monotonic() < deadline, "no part of the file arrived"
+            time.sleep(0.002)
+        worker = subprocess.run(["pgrep", "-f", "--", f"--home {staging.home} worker"],
+                                capture_output=True, text=True).stdout.split()
+        assert worker, "staging's worker is not running"
+        for pid in worker:
+            os.kill(int(pid), signal.SIGKILL)
+
+        # then production shows no half file, and the run is closed as interrupted
+        target = production.home / "siteroot" / "uploadedfiles" / "big.bin"
+        assert not target.exists()
+        assert not list((production.home / "siteroot").rglob(".esync-*"))
+        deadline = time.monotonic() + 60
+        while last_log(staging)["status"] != "failed":
+            assert time.monotonic() < deadline, "the interrupted run was not closed"
+            time.sleep(0.5)
+        assert "Interrupted" in last_log(staging)["message"]
+
+        # when the sync runs again, it carries on from what production already holds
+        pair.sync(profile)
+        assert target.read_bytes() == big
+        assert last_log(staging)["bytes"] <= len(big) - 8 * 1024 * 1024
+        assert not list(incoming.glob("resume-*.part"))

@@ -1,0 +1,124 @@
+"""Files from a peer land whole or not at all, only where a profile item allows, with the old
+copy kept; deltas rebuild a file from its changed blocks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from syncengine import file_state, file_transfer
+from syncengine.file_transfer import FileRefused
+
+STAMP = "20261125-120000-run7"
+
+
+@pytest.fixture
+def site_root() -> Path:
+    root = Path(settings.SITE_ROOT)
+    yield root
+    for folder in ("css", "workarea", "uploadedfiles"):
+        for path in sorted((root / folder).rglob("*"), reverse=True):
+            path.unlink() if not path.is_dir() or path.is_symlink() else path.rmdir()
+
+
+def framed(*files: tuple[str, bytes], end: bool = True, size_lie: int = 0) -> list[bytes]:
+    chunks = []
+    for path, body in files:
+        info = {"path": path, "size": len(body) + size_lie, "mtime_ns": 1_700_000_000 * 10**9,
+                "digest": _digest(body)}
+        chunks += [json.dumps(info).encode() + b"\n", body]
+    if end:
+        chunks.append(b'{"end": true}\n')
+    return chunks
+
+
+def _digest(body: bytes) -> str:
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest(body)
+
+
+def test_a_stream_of_files_lands_with_mtimes_and_replaced_files_are_kept(site_root):
+    (site_root / "css").mkdir(exist_ok=True)
+    (site_root / "css/site.css").write_text("old")
+    received = file_transfer.receive_files(
+        framed(("css/site.css", b"new"), ("css/print.css", b"print")), ["templates"], STAMP)
+    assert received.landed == ["css/site.css", "css/print.css"]
+    assert (site_root / "css/site.css").read_text() == "new"
+    assert (site_root / "css/site.css").stat().st_mtime_ns == 1_700_000_000 * 10**9
+    kept = Path(settings.ESYNC.home) / "versions" / STAMP / "css/site.css"
+    assert kept.read_text() == "old"
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    ("../../etc/passwd", "leads outside the site root"),
+    ("css/../../esync.toml", "leads outside the site root"),
+    ("/etc/passwd", "is an absolute path"),
+    ("workarea/help/page.html", "is not a file this profile synchronizes"),
+    ("web.config", "is not a file this profile synchronizes"),
+    ("css/bad\x00name.css", "characters a file name may not have"),
+    ("css/" + "x" * 300 + ".css", "longer than 255 bytes"),
+])
+def test_a_bad_path_anywhere_in_the_stream_refuses_it_all_and_nothing_is_written(
+        site_root, bad, reason):
+    before = sorted(site_root.rglob("*"))
+    with pytest.raises(FileRefused, match=reason):
+        file_transfer.receive_files(framed(("css/fine.css", b"fine"), (bad, b"evil")),
+                                    ["templates", "workarea"], STAMP)
+    assert sorted(site_root.rglob("*")) == before
+    assert not list(file_transfer.incoming_dir().iterdir())
+
+
+def test_a_link_leading_out_of_the_site_root_is_refused(site_root, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (site_root / "css").mkdir(exist_ok=True)
+    os.symlink(outside, site_root / "css" / "escape")
+    with pytest.raises(FileRefused, match="leads out of the site root through a link"):
+        file_transfer.receive_files(framed(("css/escape/evil.css", b"evil")), ["templates"],
+                                    STAMP)
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["cut short", "size lies", "no end marker"])
+def test_a_broken_stream_lands_nothing(site_root, damage):
+    chunks = framed(("css/a.css", b"aaaa"), ("css/b.css", b"bbbb"), end=damage != "no end marker",
+                    size_lie=2 if damage == "size lies" else 0)
+    if damage == "cut short":
+        chunks = chunks[:3]
+    with pytest.raises(FileRefused):
+        file_transfer.receive_files(chunks, ["templates"], STAMP)
+    assert not (site_root / "css/a.css").exists()
+    assert not list(file_transfer.incoming_dir().iterdir())
+
+
+def test_a_file_changed_here_since_the_sender_looked_is_left_alone(site_root):
+    (site_root / "css").mkdir(exist_ok=True)
+    (site_root / "css/site.css").write_text("edited here meanwhile")
+    frames = framed(("css/site.css", b"from the peer"))
+    header = json.loads(frames[0])
+    header["replaces"] = _digest(b"what the sender saw")
+    frames[0] = json.dumps(header).encode() + b"\n"
+    received = file_transfer.receive_files(frames, ["templates"], STAMP)
+    assert received.landed == []
+    assert "changed on this server during the sync" in received.refused[0]["error"]
+    assert (site_root / "css/site.css").read_text() == "edited here meanwhile"
+
+
+def test_a_delta_sends_only_changed_blocks_and_rebuilds_the_file(tmp_path):
+    block = file_transfer.DELTA_BLOCK
+    old = os.urandom(block * 10 + 100)
+    new = old[:block * 3] + os.urandom(block) + old[block * 4:] + os.urandom(5000)
+    (tmp_path / "old").write_bytes(old)
+    (tmp_path / "new").write_bytes(new)
+    frames = list(file_transfer.delta_frames(tmp_path / "new",
+                                             file_transfer.block_digests(tmp_path / "old")))
+    assert sum(len(f) for f in frames) < 3 * block  # the edited block and the new tail
+    staged = file_transfer.apply_delta(tmp_path / "old", frames,
+                                       file_state.FileInfo(len(new), 0, _digest(new)))
+    assert staged.read_bytes() == new
+    staged.unlink()
