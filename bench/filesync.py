@@ -49,6 +49,7 @@ from initialsync import ESYNC, clean_up, create_pair, esync, free_port, wait_for
 KB, MB = 1024, 1024 * 1024
 EXTENSIONS = (".html", ".css", ".js", ".png")
 FILES_PER_FOLDER, SUBFOLDERS = 50, 10
+PROGRESS = re.compile(r"^\[\s*[\d.]+s\] (.*)$")
 RSYNCD_CONF = """use chroot = no
 log file = {root}/rsyncd.log
 pid file = {root}/rsyncd.pid
@@ -91,6 +92,22 @@ def write_tree(site: Path, count: int, total: int, big: int, rng: random.Random)
             out.write(rng.randbytes(MB))
         out.write(rng.randbytes(big % MB))
     return files
+
+
+def phases(out: str) -> list[str]:
+    """`esync sync --wait` output, shortened: of each run of progress lines in one phase (the
+    same text, numbers aside), the first and the last."""
+    groups: list[list[str]] = []
+    last = None
+    for line in out.strip().splitlines():
+        match = PROGRESS.match(line)
+        key = re.sub(r"[\d,.]+", "#", match.group(1).split(" — ")[0]) if match else line
+        if key != last or not groups:
+            groups.append([])
+        groups[-1].append(line)
+        last = key
+    return [line for group in groups for line in (group if len(group) < 3 else
+                                                  (group[0], group[-1]))]
 
 
 def listing(folder: Path) -> dict[str, int]:
@@ -152,7 +169,7 @@ def main() -> None:
             except SystemExit as failure:  # esync() exits on a non-zero code: report, go on
                 out = str(failure)
             elapsed = time.perf_counter() - started
-            for line in out.strip().splitlines():
+            for line in phases(out):
                 print(f"    esync| {line}")
             last = json.loads(esync(*source, "logs", "--json"))[0]
             if last["status"] != "success":

@@ -164,3 +164,13 @@ def site_file(request, folder: str, path: str):
     if folder.lower() not in RESOURCE_FOLDERS or folder.lower() == "privateassets":
         raise Http404()
     return serve(request, path, document_root=settings.SITE_ROOT / folder.lower())
+
+
+def site_root_file(request, path: str):
+    """The site's own files from the site root (stylesheets, scripts, images of the templates):
+    what a Templates profile moves, served as the web server of the site would."""
+    from syncengine.file_rules import item_of
+
+    if item_of(path) != "templates":
+        raise Http404()
+    return serve(request, path, document_root=settings.SITE_ROOT)

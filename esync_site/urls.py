@@ -21,4 +21,6 @@ urlpatterns = [
         cms_views.site_file,
         name="site_file",
     ),
+    # Last: any other site root file a Templates profile syncs (css/site.css, scripts...).
+    re_path(r"^(?P<path>[^/].*)$", cms_views.site_root_file, name="site_root_file"),
 ]

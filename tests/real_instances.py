@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -165,12 +169,40 @@ class Served:
 def create_instance(root: Path, name: str, database_url: str | None = None) -> RealInstance:
     instance = RealInstance(home=root / name, name=name, web_port=free_port(),
                             sync_port=free_port())
-    arguments = ["init", str(instance.home), "--name", name,
-                 "--web-port", str(instance.web_port), "--sync-port", str(instance.sync_port),
-                 "--admin", f"admin:{ADMIN_PASSWORD}"]
-    if database_url:
-        arguments += ["--db", database_url]
-    result = run_esync(*arguments)
+    if database_url is None:
+        _copy_initialized_home(name, instance)
+        return instance
+    result = run_esync(*_init_arguments(instance), "--db", database_url)
     if result.returncode != 0:
         raise AssertionError(f"esync init failed:\n{result.stdout}\n{result.stderr}")
     return instance
+
+
+def _init_arguments(instance: RealInstance) -> list[str]:
+    return ["init", str(instance.home), "--name", instance.name,
+            "--web-port", str(instance.web_port), "--sync-port", str(instance.sync_port),
+            "--admin", f"admin:{ADMIN_PASSWORD}"]
+
+
+_INITIALIZED: dict[str, Path] = {}
+
+
+def _copy_initialized_home(name: str, instance: RealInstance) -> None:
+    """A SQLite instance made by `esync init` once per name in this test process, then copied
+    with its own ports: init spends seconds migrating an empty database, the same each time.
+    (Instances of one name never meet: a test's instances have different names.)"""
+    template = _INITIALIZED.get(name)
+    if template is None:
+        template = Path(tempfile.mkdtemp(prefix="esync-initialized-")) / name
+        made = RealInstance(home=template, name=name, web_port=free_port(),
+                            sync_port=free_port())
+        result = run_esync(*_init_arguments(made))
+        if result.returncode != 0:
+            raise AssertionError(f"esync init failed:\n{result.stdout}\n{result.stderr}")
+        atexit.register(shutil.rmtree, template.parent, ignore_errors=True)
+        _INITIALIZED[name] = template
+    shutil.copytree(template, instance.home, symlinks=True)
+    config = instance.home / "esync.toml"
+    text = re.sub(r"(?m)^web_port = \d+$", f"web_port = {instance.web_port}", config.read_text())
+    text = re.sub(r"(?m)^sync_port = \d+$", f"sync_port = {instance.sync_port}", text)
+    config.write_text(text)

@@ -34,7 +34,7 @@ ask("unknown column", "POST", "/changes/apply", bad_column.encode(),
 ask("not json", "POST", "/changes/apply", b"{{nope", {{"Content-Length": "5"}})
 def framed(path):
     header = json.dumps({{"path": path, "size": 1, "mtime_ns": 0, "digest": "0"}})
-    return (header + "\nx" + json.dumps({{"end": True}}) + "\n").encode()
+    return (header + "\\nx" + json.dumps({{"end": True}}) + "\\n").encode()
 for name, path in [("dot dot", "uploadedfiles/../../esync.toml"),
                    ("outside the items", "workarea/help/secret.html"),
                    ("absolute", "/etc/passwd")]:

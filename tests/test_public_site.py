@@ -44,3 +44,27 @@ def test_approved_content_shows_through_the_site_template_and_drafts_do_not(clie
 
     assert page.status_code == 200
     assert "<h1>Opening hours</h1>" in page.text and "<p>9 to 5</p>" in page.text
+
+
+@pytest.mark.parametrize(("path", "served"), [
+    ("css/public-test.css", True),
+    ("scripts/public-test.js", True),
+    ("web.config", False),
+    ("workarea/public-test.js", False),
+    ("bin/public-test.dll", False),
+])
+def test_the_site_root_serves_its_template_files_and_nothing_else(client, path, served):
+    from pathlib import Path
+
+    from django.conf import settings
+
+    file = Path(settings.SITE_ROOT) / path
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text("served")
+    try:
+        response = client.get("/" + path)
+        assert response.status_code == (200 if served else 404)
+        if served:
+            assert b"".join(response.streaming_content) == b"served"
+    finally:
+        file.unlink()
