@@ -143,6 +143,7 @@ def wait_for(run_id: int) -> int:
         if state["status"] == SyncRun.Status.QUEUED and time.monotonic() - started > 10:
             print("Still waiting for the worker: is `esync serve` running?", file=sys.stderr)
             started = time.monotonic() + 3600
-        time.sleep(0.25)
-    print(f"{run.get_status_display()}: {state['message']}")
+        time.sleep(0.1)
+    # The status as the progress saw it: the row read above may be a moment older.
+    print(f"{SyncRun.Status(state['status']).label}: {state['message']}")
     return 0 if state["status"] in (SyncRun.Status.SUCCESS, SyncRun.Status.WARNING) else 4

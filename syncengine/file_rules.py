@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from functools import lru_cache
 
 from cms.site_root import RESOURCE_FOLDERS
 
@@ -73,7 +73,7 @@ class FileFilter:
         return cls(mode, parse_extensions(text))
 
     def admits(self, name: str) -> bool:
-        extension = PurePosixPath(name.lower()).suffix
+        extension = extension_of(name)
         if self.mode == "include":
             return extension in self.extensions
         if extension in GLOBAL_EXCEPTIONS:
@@ -81,14 +81,33 @@ class FileFilter:
         return not (self.mode == "exclude" and extension in self.extensions)
 
 
+def extension_of(name: str) -> str:
+    """`.css` of `Site.CSS`; none for `.htaccess` or `file.` (as pathlib's suffix)."""
+    dot = name.rfind(".")
+    if dot <= 0 or dot == len(name) - 1:
+        return ""
+    return name[dot:].lower()
+
+
 def item_of(relative: str) -> str | None:
     """The profile item a site root file belongs to, or None when no item syncs it."""
-    parts = [part.lower() for part in PurePosixPath(relative).parts]
-    if not parts or any(part.startswith(OWN_FILE_PREFIX) for part in parts):
+    folder, _, name = relative.lower().rpartition("/")
+    if not name or name.startswith(OWN_FILE_PREFIX):
         return None
-    folders, name = parts[:-1], parts[-1]
-    if not folders:
+    if not folder:
         return None if name in NEVER_SYNCED_FILES else "templates"
+    item = _item_of_folder(folder)
+    if item == "templates" and name in NEVER_SYNCED_FILES:
+        return None
+    return item
+
+
+@lru_cache(maxsize=65536)
+def _item_of_folder(folder: str) -> str | None:
+    """The item of the files in a (lower-case) folder: decided once per folder."""
+    folders = folder.split("/")
+    if any(part.startswith(OWN_FILE_PREFIX) for part in folders):
+        return None
     top = folders[0]
     if top in RESOURCE_FOLDERS:
         return "database"
@@ -96,16 +115,16 @@ def item_of(relative: str) -> str | None:
         return None if len(folders) > 1 and folders[1] in WORKAREA_EXCLUDED else "workarea"
     if top == "bin":
         return "bin"
-    if top in TEMPLATES_EXCLUDED_FOLDERS or name in NEVER_SYNCED_FILES:
+    if top in TEMPLATES_EXCLUDED_FOLDERS:
         return None
-    if any(folder in RESOURCE_FOLDERS for folder in folders):
+    if any(part in RESOURCE_FOLDERS for part in folders):
         return None
     return "templates"
 
 
 def is_synced(relative: str, items: set[str] | list[str], file_filter: FileFilter) -> bool:
     """True when a profile with these items and this filter moves the file."""
-    return item_of(relative) in items and file_filter.admits(PurePosixPath(relative).name)
+    return item_of(relative) in items and file_filter.admits(relative.rpartition("/")[2])
 
 
 def top_folders(items: set[str] | list[str]) -> list[str] | None:

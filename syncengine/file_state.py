@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import xxhash
 from django.conf import settings
@@ -27,14 +28,15 @@ from syncengine.file_rules import OWN_FILE_PREFIX, FileFilter, is_synced, top_fo
 HASH_BLOCK = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class FileInfo:
+class FileInfo(NamedTuple):
+    """A file as a manifest knows it (a tuple: cheap by the hundred thousand)."""
+
     size: int
     mtime_ns: int
     digest: str
 
     def as_list(self) -> list:
-        return [self.size, self.mtime_ns, self.digest]
+        return list(self)
 
     @classmethod
     def from_list(cls, values: list) -> FileInfo:
@@ -99,7 +101,7 @@ def _read(path: Path) -> Manifest:
         raw = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return {}
-    return {name: FileInfo.from_list(values) for name, values in raw.items()}
+    return {name: FileInfo(*values) for name, values in raw.items()}
 
 
 def _write(path: Path, manifest: Manifest) -> None:

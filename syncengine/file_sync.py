@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -406,8 +407,11 @@ def sync_files(run, profile, progress: Callable[..., None], client,
     file_filter = FileFilter.of(profile.filter_mode, profile.filter_extensions)
     relationship_id = profile.relationship_id
     progress(phase="Comparing files on both servers")
-    remote = remote_manifest(client, items, file_filter)
-    local = file_state.scan(file_transfer.site_root(), items, file_filter)
+    # The peer scans its side while this one scans here.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        asked = pool.submit(remote_manifest, client, items, file_filter)
+        local = file_state.scan(file_transfer.site_root(), items, file_filter)
+        remote = asked.result()
     base = file_state.load_base(relationship_id)
     in_scope = {p: i for p, i in base.files.items() if is_synced(p, items, file_filter)}
     if only_paths is not None:
