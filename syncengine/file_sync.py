@@ -209,38 +209,29 @@ class FileMover:
             self._fetch_batch(batch)
 
     def _fetch_batch(self, paths: list[str]) -> None:
-        landed: Manifest = {}
+        def replaces(path: str) -> str:
+            mine = self.local.get(path)
+            return mine.digest if mine else ""
+
         try:
             with self.client.open("POST", f"/files/send?{self._query()}",
                                   body=json.dumps({"paths": paths}).encode(),
                                   headers={"Content-Type": "application/json"}) as response:
-                reader = file_transfer.FrameReader(response.body)
-                while not (header := reader.header()).get("end"):
-                    path = file_transfer.check_relative(header.get("path"), self.items)
-                    if header.get("missing"):
-                        self._skip(path, "ApplyingInserts", "removed on the remote server "
-                                   "during the sync")
-                        continue
-                    info = file_transfer.info_from(header)
-                    staged = file_transfer.write_staged(reader.body(info.size), info)
-                    mine = self.local.get(path)
-                    try:
-                        file_transfer.land(staged, path, info, self.items, self.stamp,
-                                           mine.digest if mine else "")
-                    except (FileRefused, OSError) as error:
-                        staged.unlink(missing_ok=True)
-                        self._skip(path, _stage(mine), error)
-                        continue
-                    landed[path] = info
-                    self.now_equal[path] = info
-                    self.outcome.fetched += 1
-                    self.outcome.bytes += info.size
+                received = file_transfer.receive_files(response.body, self.items, self.stamp,
+                                                       replaces=replaces)
         except (FileRefused, PeerError, OSError) as error:
             for path in paths:
-                if path not in landed:
-                    self._skip(path, _stage(self.local.get(path)), error)
-        file_state.remember(landed)
-        self._tick(len(paths), f"Received {len(landed)} files")
+                self._skip(path, _stage(self.local.get(path)), error)
+            self._tick(len(paths), "Receiving files")
+            return
+        for path in received.landed:
+            self.now_equal[path] = self.remote[path]
+            self.outcome.fetched += 1
+            self.outcome.bytes += self.remote[path].size
+        for refused in received.refused:
+            self._skip(refused["path"], _stage(self.local.get(refused["path"])),
+                       refused["error"])
+        self._tick(len(paths), f"Received {len(received.landed)} files")
 
     def _fetch_delta(self, path: str) -> None:
         mine = self.local[path]

@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,8 +177,9 @@ def _digest_if_exists(path: Path) -> str | None:
         return None
 
 
-def write_staged(chunks: Iterable[bytes], expected: FileInfo) -> Path:
-    """Stage `chunks` as a file; refused unless the size and digest are the expected ones."""
+def write_staged(chunks: Iterable[bytes], expected: FileInfo, flush: bool = True) -> Path:
+    """Stage `chunks` as a file; refused unless the size and digest are the expected ones.
+    `flush=False`: the caller flushes many staged files to disk at once (`flush_to_disk`)."""
     staged = new_staging_file()
     hasher = xxhash.xxh3_128()
     size = 0
@@ -188,8 +189,9 @@ def write_staged(chunks: Iterable[bytes], expected: FileInfo) -> Path:
                 out.write(chunk)
                 hasher.update(chunk)
                 size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+            if flush:
+                out.flush()
+                os.fsync(out.fileno())
         if size != expected.size or hasher.hexdigest() != expected.digest:
             raise FileRefused("the file arrived damaged (size or digest differ); not written")
     except BaseException:
@@ -280,33 +282,47 @@ class Received:
     bytes: int
 
 
+def flush_to_disk() -> None:
+    """Everything written so far reaches the disk: one call for a batch of staged files,
+    instead of an fsync each (the renames that follow then publish only whole files)."""
+    os.sync()
+
+
 def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
-                  limits: tuple[int, int] | None = None) -> Received:
+                  limits: tuple[int, int] | None = None,
+                  replaces: Callable[[str], str] | None = None) -> Received:
     """Stage every file of a framed stream, then land them all. A bad path or a broken stream
     refuses the whole stream before anything lands; a file changed here meanwhile is refused
-    alone (reported, not written)."""
+    alone (reported, not written), as is a file the sender marks missing.
+
+    `replaces(path)`: the digest the file here must still have ("" for none); by default the
+    sender says so in each header."""
     items = list(items)
     check_stamp(stamp)
     reader = FrameReader(chunks)
     staged: list[tuple[Path, str, FileInfo, str | None]] = []
-    total = 0
+    received = Received([], [], 0)
     try:
         while not (header := reader.header()).get("end"):
             relative = check_relative(header.get("path"), items)
             target_of(relative, items)
+            if header.get("missing"):
+                received.refused.append({"path": relative, "error": "removed on the sending "
+                                         "server during the sync"})
+                continue
             info = info_from(header)
-            total += info.size
-            if limits and (len(staged) + 1 > limits[0] or total > limits[1]):
+            received.bytes += info.size
+            if limits and (len(staged) + 1 > limits[0] or received.bytes > limits[1]):
                 raise FileRefused(f"the stream exceeds this server's limit of {limits[0]} "
                                   f"files or {limits[1]} bytes per run")
-            expected = header.get("replaces")
-            staged.append((write_staged(reader.body(info.size), info), relative, info,
-                           None if expected is None else str(expected)))
+            expected = replaces(relative) if replaces else header.get("replaces")
+            staged.append((write_staged(reader.body(info.size), info, flush=False), relative,
+                           info, None if expected is None else str(expected)))
+        flush_to_disk()
     except BaseException:
         for path, *_ in staged:
             path.unlink(missing_ok=True)
         raise
-    received = Received([], [], total)
     landed: dict[str, FileInfo] = {}
     for index, (path, relative, info, expected) in enumerate(staged):
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.real_instances import RealInstance, create_instance
+from tests.real_instances import RealInstance, create_instance, postgres_template_for
 from tests.services import scratch_postgres_database
 
 PASSWORD = "correct-horse-battery"
@@ -81,7 +81,8 @@ def real_instances(tmp_path) -> Iterator[Callable[..., RealInstance]]:
         def make(name: str, backend: str = "sqlite") -> RealInstance:
             database_url = None
             if backend == "postgres":
-                database_url = stack.enter_context(scratch_postgres_database())
+                database_url = stack.enter_context(scratch_postgres_database(
+                    template=postgres_template_for(name)))
             return create_instance(tmp_path, name, database_url)
 
         yield make

@@ -15,10 +15,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.services import POSTGRES_ADMIN_URL
 
 ADMIN_PASSWORD = "instance-admin-pass"
 ESYNC = [str(Path(sys.executable).parent / "esync")]
@@ -167,42 +170,63 @@ class Served:
 
 
 def create_instance(root: Path, name: str, database_url: str | None = None) -> RealInstance:
+    """An instance as `esync init` makes it: copied from one made once per name and backend in
+    this test process (init spends seconds migrating an empty database, the same each time;
+    instances of one name never meet, a test's instances have different names). On PostgreSQL
+    `database_url` is a copy of that instance's database (`postgres_template_for`)."""
     instance = RealInstance(home=root / name, name=name, web_port=free_port(),
                             sync_port=free_port())
-    if database_url is None:
-        _copy_initialized_home(name, instance)
-        return instance
-    result = run_esync(*_init_arguments(instance), "--db", database_url)
-    if result.returncode != 0:
-        raise AssertionError(f"esync init failed:\n{result.stdout}\n{result.stderr}")
-    return instance
-
-
-def _init_arguments(instance: RealInstance) -> list[str]:
-    return ["init", str(instance.home), "--name", instance.name,
-            "--web-port", str(instance.web_port), "--sync-port", str(instance.sync_port),
-            "--admin", f"admin:{ADMIN_PASSWORD}"]
-
-
-_INITIALIZED: dict[str, Path] = {}
-
-
-def _copy_initialized_home(name: str, instance: RealInstance) -> None:
-    """A SQLite instance made by `esync init` once per name in this test process, then copied
-    with its own ports: init spends seconds migrating an empty database, the same each time.
-    (Instances of one name never meet: a test's instances have different names.)"""
-    template = _INITIALIZED.get(name)
-    if template is None:
-        template = Path(tempfile.mkdtemp(prefix="esync-initialized-")) / name
-        made = RealInstance(home=template, name=name, web_port=free_port(),
-                            sync_port=free_port())
-        result = run_esync(*_init_arguments(made))
-        if result.returncode != 0:
-            raise AssertionError(f"esync init failed:\n{result.stdout}\n{result.stderr}")
-        atexit.register(shutil.rmtree, template.parent, ignore_errors=True)
-        _INITIALIZED[name] = template
+    template = _initialized_home(name, "postgres" if database_url else "sqlite")
     shutil.copytree(template, instance.home, symlinks=True)
     config = instance.home / "esync.toml"
     text = re.sub(r"(?m)^web_port = \d+$", f"web_port = {instance.web_port}", config.read_text())
     text = re.sub(r"(?m)^sync_port = \d+$", f"sync_port = {instance.sync_port}", text)
+    if database_url:
+        text = re.sub(r"(?m)^database_url = .*$", f'database_url = "{database_url}"', text)
     config.write_text(text)
+    return instance
+
+
+_INITIALIZED: dict[tuple[str, str], tuple[Path, str | None]] = {}
+
+
+def postgres_template_for(name: str) -> str:
+    """The PostgreSQL database `esync init` filled for this name, to copy (TEMPLATE) from."""
+    _initialized_home(name, "postgres")
+    return _INITIALIZED[(name, "postgres")][1]
+
+
+def _initialized_home(name: str, backend: str) -> Path:
+    known = _INITIALIZED.get((name, backend))
+    if known is not None:
+        return known[0]
+    template = Path(tempfile.mkdtemp(prefix="esync-initialized-")) / name
+    atexit.register(shutil.rmtree, template.parent, ignore_errors=True)
+    arguments = ["init", str(template), "--name", name, "--web-port", str(free_port()),
+                 "--sync-port", str(free_port()), "--admin", f"admin:{ADMIN_PASSWORD}"]
+    database = None
+    if backend == "postgres":
+        database = _template_database()
+        arguments += ["--db", f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{database}"]
+    result = run_esync(*arguments)
+    if result.returncode != 0:
+        raise AssertionError(f"esync init failed:\n{result.stdout}\n{result.stderr}")
+    _INITIALIZED[(name, backend)] = (template, database)
+    return template
+
+
+def _template_database() -> str:
+    import psycopg
+    from psycopg import sql
+
+    name = f"esync_tpl_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    def drop() -> None:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+    atexit.register(drop)
+    return name

@@ -48,15 +48,20 @@ def require_chromium() -> None:
 
 
 @contextmanager
-def scratch_postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one real instance; dropped afterwards."""
+def scratch_postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database for one real instance (empty, or a copy of `template`);
+    dropped afterwards."""
     import psycopg
     from psycopg import sql
 
     require_postgres()
     name = f"esync_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if template:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)))
+        else:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
