@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from initialsync import BUILD, ESYNC, clean_up, create_pair, esync, wait_for_port
+from initialsync import BUILD, clean_up, create_pair, esync, serve_pair
 
 CHANGE = """
 from django.db import transaction
@@ -65,14 +65,7 @@ def main() -> None:
         print(f"built {args.n:,} content rows (+history, +metadata) in "
               f"{time.perf_counter() - started:.1f} s")
 
-        log = open(root / "processes.log", "w")  # noqa: SIM115
-        processes.append(subprocess.Popen([*ESYNC, "--home", str(homes["destination"]),
-                                           "syncservice"], stdout=log, stderr=log))
-        processes.append(subprocess.Popen([*ESYNC, *source, "serve"], stdout=log, stderr=log))
-        wait_for_port(ports["destination"][1])
-        wait_for_port(ports["source"][0])
-        esync(*source, "relationship", "create", "--remote",
-              f"127.0.0.1:{ports['destination'][1]}", "--initial-direction", "upload")
+        serve_pair(root, homes, ports, processes)
         started = time.perf_counter()
         esync(*source, "initial-sync", "1", "--wait")
         initial = time.perf_counter() - started

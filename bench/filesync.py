@@ -44,7 +44,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from initialsync import ESYNC, clean_up, create_pair, esync, free_port, wait_for_port
+from initialsync import clean_up, create_pair, esync, free_port, serve_pair, wait_for_port
 
 KB, MB = 1024, 1024 * 1024
 EXTENSIONS = (".html", ".css", ".js", ".png")
@@ -128,15 +128,7 @@ def main() -> None:
         homes, ports = create_pair(root, "sqlite", "", [])
         source = ["--home", str(homes["source"])]
 
-        log = open(root / "processes.log", "w")  # noqa: SIM115
-        processes.append(subprocess.Popen([*ESYNC, "--home", str(homes["destination"]),
-                                           "syncservice"], stdout=log, stderr=log))
-        processes.append(subprocess.Popen([*ESYNC, *source, "serve"], stdout=log, stderr=log))
-        wait_for_port(ports["destination"][1])
-        wait_for_port(ports["source"][0])
-        esync(*source, "relationship", "create", "--remote",
-              f"127.0.0.1:{ports['destination'][1]}", "--certificate", "destination",
-              "--initial-direction", "upload")
+        serve_pair(root, homes, ports, processes)
         started = time.perf_counter()
         esync(*source, "initial-sync", "1", "--wait")
         print(f"initial sync (no site files yet) in {time.perf_counter() - started:.1f} s")
@@ -154,9 +146,10 @@ def main() -> None:
         (root / "rsyncd.conf").write_text(RSYNCD_CONF.format(
             root=root, destination=destination, uid=os.getuid(), gid=os.getgid()))
         rsync_port = free_port()
+        rsync_log = open(root / "rsyncd.out", "w")  # noqa: SIM115
         processes.append(subprocess.Popen(
             ["rsync", "--daemon", "--no-detach", "--port", str(rsync_port),
-             "--config", str(root / "rsyncd.conf")], stdout=log, stderr=log))
+             "--config", str(root / "rsyncd.conf")], stdout=rsync_log, stderr=rsync_log))
         wait_for_port(rsync_port)
 
         esync(*source, "profile", "add", "1", "--name", "Files", "--items", "templates",

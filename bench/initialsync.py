@@ -104,6 +104,21 @@ def create_pair(root: Path, backend: str, postgres: str, scratch: list[str],
     return homes, ports
 
 
+def serve_pair(root: Path, homes: dict[str, Path], ports: dict[str, tuple[int, int]],
+               processes: list[subprocess.Popen]) -> None:
+    """The destination's sync service and the source's `serve` running, and the source's
+    relationship to the destination (upload) created: relationship 1."""
+    log = open(root / "processes.log", "w")  # noqa: SIM115
+    processes.append(subprocess.Popen([*ESYNC, "--home", str(homes["destination"]),
+                                       "syncservice"], stdout=log, stderr=log))
+    processes.append(subprocess.Popen([*ESYNC, "--home", str(homes["source"]), "serve"],
+                                      stdout=log, stderr=log))
+    wait_for_port(ports["destination"][1])
+    wait_for_port(ports["source"][0])
+    esync("--home", str(homes["source"]), "relationship", "create", "--remote",
+          f"127.0.0.1:{ports['destination'][1]}", "--initial-direction", "upload")
+
+
 def clean_up(processes: list[subprocess.Popen], scratch: list[str], postgres: str,
              root: Path) -> None:
     """Stop the instances (Ctrl-C, then kill), drop the scratch databases, remove the folder."""
@@ -142,15 +157,7 @@ def main() -> None:
         print(f"built {args.n:,} content rows (+history, +metadata) and "
               f"{max(1, args.n // 100)} files in {time.perf_counter() - started:.1f} s")
 
-        log = open(root / "processes.log", "w")  # noqa: SIM115
-        processes.append(subprocess.Popen([*ESYNC, "--home", str(homes["destination"]),
-                                           "syncservice"], stdout=log, stderr=log))
-        processes.append(subprocess.Popen([*ESYNC, "--home", str(homes["source"]), "serve"],
-                                          stdout=log, stderr=log))
-        wait_for_port(ports["destination"][1])
-        wait_for_port(ports["source"][0])
-        esync("--home", str(homes["source"]), "relationship", "create", "--remote",
-              f"127.0.0.1:{ports['destination'][1]}", "--initial-direction", "upload")
+        serve_pair(root, homes, ports, processes)
         started = time.perf_counter()
         out = esync("--home", str(homes["source"]), "initial-sync", "1", "--wait")
         elapsed = time.perf_counter() - started

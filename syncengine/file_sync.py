@@ -41,6 +41,7 @@ class SkippedFile:
     path: str
     stage: str
     error: str
+    side: str  # where the file was to land: local | remote
 
 
 @dataclass
@@ -98,8 +99,8 @@ class FileMover:
         self.done += count
         self.progress(phase=phase, done=self.done, total=self.total, bytes=self.outcome.bytes)
 
-    def _skip(self, path: str, stage: str, error: object) -> None:
-        self.outcome.skipped.append(SkippedFile(path, stage, str(error)))
+    def _skip(self, path: str, stage: str, error: object, side: str) -> None:
+        self.outcome.skipped.append(SkippedFile(path, stage, str(error), side))
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -108,19 +109,19 @@ class FileMover:
         for path in paths:
             info, theirs = self.local[path], self.remote.get(path)
             if info.size >= DELTA_MIN and theirs is not None:
-                self._one(path, "ApplyingUpdates", self._send_delta)
+                self._one(path, "ApplyingUpdates", self._send_delta, "remote")
             elif info.size >= BIG_FILE:
-                self._one(path, "ApplyingInserts", self._send_chunked)
+                self._one(path, "ApplyingInserts", self._send_chunked, "remote")
             else:
                 small.append(path)
         for batch in batches(small, self.local):
             self._send_batch(batch)
 
-    def _one(self, path: str, stage: str, move: Callable[[str], None]) -> None:
+    def _one(self, path: str, stage: str, move: Callable[[str], None], side: str) -> None:
         try:
             move(path)
         except (FileRefused, PeerError, OSError) as error:
-            self._skip(path, stage, error)
+            self._skip(path, stage, error, side)
         self._tick(1, f"Moving {path}")
 
     def _frames_of(self, paths: list[str]) -> Iterable[bytes]:
@@ -136,7 +137,7 @@ class FileMover:
             answer = self._post_stream(f"/files/receive?{self._query()}", self._frames_of(paths))
         except (FileRefused, PeerError, OSError) as error:
             for path in paths:
-                self._skip(path, _stage(self.remote.get(path)), error)
+                self._skip(path, _stage(self.remote.get(path)), error, "remote")
             self._tick(len(paths), "Sending files")
             return
         for path in answer["landed"]:
@@ -145,7 +146,7 @@ class FileMover:
             self.outcome.bytes += self.local[path].size
         for refused in answer["refused"]:
             self._skip(refused["path"], _stage(self.remote.get(refused["path"])),
-                       refused["error"])
+                       refused["error"], "remote")
         self._tick(len(paths), f"Sent {len(answer['landed'])} files")
 
     def _send_delta(self, path: str) -> None:
@@ -200,9 +201,9 @@ class FileMover:
         for path in paths:
             info, mine = self.remote[path], self.local.get(path)
             if info.size >= DELTA_MIN and mine is not None:
-                self._one(path, "ApplyingUpdates", self._fetch_delta)
+                self._one(path, "ApplyingUpdates", self._fetch_delta, "local")
             elif info.size >= BIG_FILE:
-                self._one(path, "ApplyingInserts", self._fetch_chunked)
+                self._one(path, "ApplyingInserts", self._fetch_chunked, "local")
             else:
                 small.append(path)
         for batch in batches(small, self.remote):
@@ -221,7 +222,7 @@ class FileMover:
                                                        replaces=replaces)
         except (FileRefused, PeerError, OSError) as error:
             for path in paths:
-                self._skip(path, _stage(self.local.get(path)), error)
+                self._skip(path, _stage(self.local.get(path)), error, "local")
             self._tick(len(paths), "Receiving files")
             return
         for path in received.landed:
@@ -230,7 +231,7 @@ class FileMover:
             self.outcome.bytes += self.remote[path].size
         for refused in received.refused:
             self._skip(refused["path"], _stage(self.local.get(refused["path"])),
-                       refused["error"])
+                       refused["error"], "local")
         self._tick(len(paths), f"Received {len(received.landed)} files")
 
     def _fetch_delta(self, path: str) -> None:
@@ -291,7 +292,7 @@ class FileMover:
                     {"files": {path: self.remote[path].digest for path in batch}})
             except PeerError as error:
                 for path in batch:
-                    self._skip(path, "ApplyingDeletes", error)
+                    self._skip(path, "ApplyingDeletes", error, "remote")
                 continue
             for path in answer["deleted"]:
                 self.now_equal[path] = None
@@ -300,7 +301,7 @@ class FileMover:
                                                                  answer["refused"]}:
                 self.now_equal[path] = None  # already gone
             for refused in answer["refused"]:
-                self._skip(refused["path"], "ApplyingDeletes", refused["error"])
+                self._skip(refused["path"], "ApplyingDeletes", refused["error"], "remote")
             self._tick(len(batch), "Deleting files on the remote server")
 
     def delete_local(self, paths: list[str]) -> None:
@@ -310,7 +311,7 @@ class FileMover:
                     self.outcome.deleted += 1
                 self.now_equal[path] = None
             except (FileRefused, OSError) as error:
-                self._skip(path, "ApplyingDeletes", error)
+                self._skip(path, "ApplyingDeletes", error, "local")
             self._tick(1, "Deleting files here")
 
 

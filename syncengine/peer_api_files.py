@@ -135,9 +135,7 @@ def patch(request):
     if not target.is_file() or file_state.digest_of(target) != request.GET.get("replaces"):
         return refusal(409, "changed", f"{relative} changed here during the sync")
     staged = file_transfer.apply_delta(target, read_request(request), info)
-    file_transfer.land(staged, relative, info, items, stamp)
-    file_state.remember({relative: info})
-    return JsonResponse({"landed": [relative]})
+    return _landed(staged, relative, info, items, stamp, None)
 
 
 @require_POST
@@ -197,7 +195,11 @@ def commit(request):
     relative = file_transfer.check_relative(request.GET.get("path", ""), items)
     info = _info(request)
     staged = file_transfer.finish_partial(relative, info)
-    replaces = request.GET.get("replaces")
+    return _landed(staged, relative, info, items, stamp, request.GET.get("replaces"))
+
+
+def _landed(staged, relative: str, info: file_state.FileInfo, items: list[str], stamp: str,
+            replaces: str | None) -> JsonResponse:
     file_transfer.land(staged, relative, info, items, stamp, replaces)
     file_state.remember({relative: info})
     return JsonResponse({"landed": [relative]})

@@ -216,6 +216,9 @@ class PeerClient:
                 if attempt + 1 == attempts:
                     raise
                 time.sleep(0.5 * 2**attempt)
+        return self._json_of(data)
+
+    def _json_of(self, data: bytes) -> dict:
         try:
             return json.loads(data)
         except ValueError as error:
@@ -233,10 +236,4 @@ class PeerClient:
         """POST raw bytes, read a JSON answer (tried once)."""
         with self.open("POST", path, body,
                        {"Content-Type": "application/octet-stream"}) as response:
-            data = b"".join(response.body)
-        try:
-            return json.loads(data)
-        except ValueError as error:
-            raise PeerProtocolError(
-                f"The peer at {self.host}:{self.port} answered something that is not JSON."
-            ) from error
+            return self._json_of(b"".join(response.body))

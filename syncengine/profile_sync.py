@@ -123,7 +123,7 @@ def record_skipped_files(run: SyncRun, files) -> None:
     from syncengine.models import SkippedRow
 
     SkippedRow.objects.bulk_create(
-        SkippedRow(run=run, side="remote" if "remote" in s.error else "local",
+        SkippedRow(run=run, side=s.side,
                    table_name="(files)", stage=s.stage, error=s.error, remote_key=s.path,
                    local_key=s.path)
         for s in files.skipped)
