@@ -22,7 +22,8 @@ PG_URL="${ESYNC_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres
 if .venv/bin/python -c "import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3)" \
     "$PG_URL" 2>/dev/null; then
   echo "== the in-process suite on PostgreSQL"
-  DATABASE_URL="${PG_URL%/*}/esync" .venv/bin/pytest -m "not slow and not browser" "$@"
+  # Two test processes (each with its own test database): the pass is CPU-bound.
+  DATABASE_URL="${PG_URL%/*}/esync" .venv/bin/pytest -n 2 -m "not slow and not browser" "$@"
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL is required in CI and is not reachable at $PG_URL" >&2
   exit 1

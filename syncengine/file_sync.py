@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from syncengine import file_state, file_transfer
 from syncengine.file_plan import DELETE_LOCAL, DELETE_REMOTE, FETCH, SEND, FileAction, plan, same
-from syncengine.file_rules import FileFilter, is_synced
+from syncengine.file_rules import FileFilter, is_synced, item_of
 from syncengine.file_state import FileInfo, Manifest
 from syncengine.file_transfer import FileRefused
 from syncengine.peer_errors import PeerError
@@ -367,10 +367,16 @@ def remote_manifest(client, items: list[str], file_filter: FileFilter) -> Manife
                        "extensions": ",".join(file_filter.extensions)})
     with client.open("GET", f"/files/manifest?{query}") as response:
         raw = json.loads(b"".join(response.body))["files"]
+    # Shapes are checked here; each path again, fully, before anything is written or deleted.
     manifest: Manifest = {}
-    for path, values in raw.items():
-        file_transfer.check_relative(path, items)
-        manifest[path] = FileInfo.from_list(values)
+    try:
+        for path, (size, mtime_ns, digest) in raw.items():
+            if item_of(path) not in items or type(size) is not int or \
+                    type(mtime_ns) is not int or type(digest) is not str:
+                raise FileRefused(f"the peer's file list names {path!r} wrongly")
+            manifest[path] = FileInfo(size, mtime_ns, digest)
+    except (TypeError, ValueError) as error:
+        raise FileRefused("the peer's file list is malformed") from error
     return manifest
 
 

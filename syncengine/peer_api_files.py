@@ -62,7 +62,8 @@ def manifest(request):
     file_filter = FileFilter.of(request.GET.get("filter", "none"),
                                 request.GET.get("extensions", ""))
     files = file_state.scan(file_transfer.site_root(), items, file_filter)
-    return JsonResponse({"files": {path: info.as_list() for path, info in files.items()}})
+    # FileInfo is a tuple: it goes out as a JSON list as it is.
+    return JsonResponse({"files": files})
 
 
 @require_POST
