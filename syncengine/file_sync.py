@@ -240,11 +240,10 @@ class FileMover:
         with self.client.open("POST", f"/files/delta?{self._query(path=path)}",
                               body=json.dumps({"blocks": blocks}).encode(),
                               headers={"Content-Type": "application/json"}) as response:
-            counted = _counting(response.body)
+            counted = _Counter(response.body)
             reader = file_transfer.FrameReader(counted)
             info = file_transfer.info_from(reader.header())
-            rest = _rest_of(reader)
-            staged = file_transfer.apply_delta(self.root / path, rest, info)
+            staged = file_transfer.apply_delta(self.root / path, reader.rest(), info)
         file_transfer.land(staged, path, info, self.items, self.stamp, mine.digest)
         file_state.remember({path: info})
         self.now_equal[path] = info
@@ -326,20 +325,6 @@ class _Counter:
         chunk = next(self.chunks)
         self.count += len(chunk)
         return chunk
-
-
-def _counting(chunks: Iterable[bytes]) -> _Counter:
-    return _Counter(chunks)
-
-
-def _rest_of(reader: file_transfer.FrameReader) -> Iterable[bytes]:
-    """What a FrameReader has not consumed yet, as chunks (its buffer, then the stream)."""
-    if reader._buffer:
-        yield bytes(reader._buffer)
-        reader._buffer.clear()
-    while reader._fill():
-        yield bytes(reader._buffer)
-        reader._buffer.clear()
 
 
 def _header(info: FileInfo) -> dict:

@@ -236,6 +236,15 @@ class FrameReader:
             raise FileRefused("a file header is not an object")
         return header
 
+    def rest(self) -> Iterator[bytes]:
+        """Whatever has not been read yet, as chunks (to hand the stream on)."""
+        if self._buffer:
+            yield bytes(self._buffer)
+            self._buffer.clear()
+        while self._fill():
+            yield bytes(self._buffer)
+            self._buffer.clear()
+
     def body(self, size: int) -> Iterator[bytes]:
         if not isinstance(size, int) or size < 0:
             raise FileRefused("a file size is not a whole number of bytes")

@@ -160,6 +160,18 @@ def test_a_big_file_travels_in_chunks_and_an_append_sends_only_its_blocks(
         assert last_log(staging)["bytes"] < 2 * 1024 * 1024
         assert kept_versions(production, "uploadedfiles/video.bin") != []
 
+        # and the other way: a download brings production's append as a delta, and a new big
+        # file in chunks
+        edited = appended[:4096] + b"production" + appended[4106:] + os.urandom(512 * 1024)
+        new_big = os.urandom(20 * 1024 * 1024)
+        write(production, "uploadedfiles/video.bin", edited)
+        write(production, "uploadedfiles/new.bin", new_big)
+        pair.sync(add_profile(pair, "Resources down", "database", "download"))
+        assert (staging.home / "siteroot/uploadedfiles/video.bin").read_bytes() == edited
+        assert (staging.home / "siteroot/uploadedfiles/new.bin").read_bytes() == new_big
+        assert last_log(staging)["bytes"] < len(new_big) + 2 * 1024 * 1024
+        assert kept_versions(staging, "uploadedfiles/video.bin") != []
+
 
 def test_a_worker_killed_mid_file_leaves_no_partial_file_and_the_next_run_resumes(
         real_instances, tmp_path):
