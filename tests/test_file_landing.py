@@ -122,3 +122,28 @@ def test_a_delta_sends_only_changed_blocks_and_rebuilds_the_file(tmp_path):
                                        file_state.FileInfo(len(new), 0, _digest(new)))
     assert staged.read_bytes() == new
     staged.unlink()
+
+
+def test_a_stream_over_this_servers_limits_is_refused_with_the_limit_and_lands_nothing(
+        site_root):
+    with pytest.raises(FileRefused, match="limit of 1 files or 1000 bytes per run"):
+        file_transfer.receive_files(framed(("css/a.css", b"a"), ("css/b.css", b"b")),
+                                    ["templates"], STAMP, limits=(1, 1000))
+    assert not (site_root / "css/a.css").exists()
+
+
+def test_a_run_that_would_move_more_than_the_limits_says_which_setting_to_raise(settings):
+    from dataclasses import replace
+
+    from syncengine.file_plan import FileAction
+    from syncengine.file_state import FileInfo
+    from syncengine.file_sync import FileLimitExceeded, check_limits
+
+    settings.ESYNC = replace(settings.ESYNC, max_files_per_run=2, max_bytes_per_run=100)
+    local = {f"css/{n}.css": FileInfo(10, 0, str(n)) for n in range(3)}
+    actions = [FileAction("send", path) for path in local]
+    with pytest.raises(FileLimitExceeded, match="max_files_per_run"):
+        check_limits(actions, local, {})
+    with pytest.raises(FileLimitExceeded, match="max_bytes_per_run"):
+        check_limits(actions[:2], {p: FileInfo(60, 0, "x") for p in local}, {})
+    check_limits(actions[:2], local, {})
