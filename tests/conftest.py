@@ -83,6 +83,8 @@ def real_instances(tmp_path) -> Iterator[Callable[..., RealInstance]]:
             if backend == "postgres":
                 database_url = stack.enter_context(scratch_postgres_database(
                     template=postgres_template_for(name)))
-            return create_instance(tmp_path, name, database_url)
+            instance = create_instance(tmp_path, name, database_url)
+            stack.callback(instance.close)
+            return instance
 
         yield make

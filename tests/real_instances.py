@@ -61,12 +61,79 @@ def wait_for_http(url: str, timeout: float = 30) -> int:
             time.sleep(0.3)
 
 
+# Runs snippets sent on stdin inside one long-lived `esync manage shell` of an instance: each
+# snippet in fresh globals, what it prints captured, database connections closed after it (so
+# the next one sees the files and rows as they are then, even if a restore replaced them).
+SNIPPET_RUNNER = r"""
+import contextlib, io, json, sys, traceback
+from django.db import connections
+while True:
+    size = sys.stdin.buffer.readline()
+    if not size:
+        break
+    code = sys.stdin.buffer.read(int(size)).decode()
+    printed, ok = io.StringIO(), True
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, "<snippet>", "exec"), {"__name__": "__main__"})
+    except BaseException:
+        ok = False
+        printed.write(traceback.format_exc())
+    finally:
+        connections.close_all()
+    answer = json.dumps({"ok": ok, "printed": printed.getvalue()}).encode()
+    sys.stdout.buffer.write(b"ESYNC-SNIPPET %d\n" % len(answer) + answer)
+    sys.stdout.buffer.flush()
+"""
+
+
+class SnippetRunner:
+    """One `esync manage shell` of an instance kept running for its snippets: a Django start
+    per snippet is most of what an end-to-end test spends. Restarted when esync.toml changes
+    (settings are read at start)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.config_stamp = (home / "esync.toml").stat().st_mtime_ns
+        self.process = subprocess.Popen(
+            [*ESYNC, "--home", str(home), "manage", "shell", "--no-imports", "-c",
+             SNIPPET_RUNNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env=child_environment())
+
+    @property
+    def current(self) -> bool:
+        return self.process.poll() is None and \
+            (self.home / "esync.toml").stat().st_mtime_ns == self.config_stamp
+
+    def run(self, code: str) -> tuple[bool, str]:
+        data = code.encode()
+        self.process.stdin.write(b"%d\n" % len(data) + data)
+        self.process.stdin.flush()
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise AssertionError(f"the snippet runner of {self.home} stopped")
+            if line.startswith(b"ESYNC-SNIPPET "):
+                answer = json.loads(self.process.stdout.read(int(line.split()[1])))
+                return answer["ok"], answer["printed"]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 @dataclass
 class RealInstance:
     home: Path
     name: str
     web_port: int
     sync_port: int
+    _runner: SnippetRunner | None = None
 
     def esync(self, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
         result = run_esync("--home", str(self.home), *arguments)
@@ -79,7 +146,19 @@ class RealInstance:
 
     def python(self, code: str) -> str:
         """Run Python inside this instance's Django and return what it printed."""
-        return self.esync("manage", "shell", "--no-imports", "-c", code).stdout
+        if self._runner is None or not self._runner.current:
+            self.close()
+            self._runner = SnippetRunner(self.home)
+        ok, printed = self._runner.run(code)
+        if not ok:
+            raise AssertionError(f"a snippet failed in {self.name}:\n{code}\n{printed}")
+        return printed
+
+    def close(self) -> None:
+        """Stop this instance's snippet runner, if it has one."""
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
 
     def info(self) -> dict:
         return json.loads(self.esync("info", "--json").stdout)
