@@ -134,8 +134,11 @@ class RealInstance:
     web_port: int
     sync_port: int
     _runner: SnippetRunner | None = None
+    # Nothing has run against it since it was created (see sync_helpers.seed).
+    pristine: bool = True
 
     def esync(self, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+        self.pristine = False
         result = run_esync("--home", str(self.home), *arguments)
         if check and result.returncode != 0:
             raise AssertionError(
@@ -146,6 +149,7 @@ class RealInstance:
 
     def python(self, code: str) -> str:
         """Run Python inside this instance's Django and return what it printed."""
+        self.pristine = False
         if self._runner is None or not self._runner.current:
             self.close()
             self._runner = SnippetRunner(self.home)
@@ -170,6 +174,7 @@ class RealInstance:
     @contextmanager
     def serving(self) -> Iterator[Served]:
         """`esync serve` running; stopped with Ctrl-C (SIGINT) at the end."""
+        self.pristine = False
         log_path = self.home / "state" / "serve-under-test.log"
         with open(log_path, "w") as log:
             process = subprocess.Popen([*ESYNC, "--home", str(self.home), "serve"],
@@ -192,6 +197,7 @@ class RealInstance:
     @contextmanager
     def sync_serving(self, **extra_env: str) -> Iterator[subprocess.Popen]:
         """`esync syncservice` alone, listening on this instance's sync port."""
+        self.pristine = False
         log_path = self.home / "state" / "syncservice-under-test.log"
         with open(log_path, "w") as log:
             process = subprocess.Popen([*ESYNC, "--home", str(self.home), "syncservice"],

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
 
 from tests.real_instances import RealInstance
 
@@ -49,7 +55,60 @@ def create_relationship(local: RealInstance, remote: RealInstance, direction: st
 
 
 def seed(instance: RealInstance) -> None:
+    """The demo's sample site, as `esync manage seed_demo` makes it. A fresh instance gets a
+    copy of what the command made in the first fresh instance of its name and backend (its
+    database and site root): the command takes seconds and makes the same site each time."""
+    pristine = instance.pristine
+    key = (instance.name, _database_of(instance))
+    if pristine and key in _SEEDED:
+        _restore_seeded(instance, _SEEDED[key])
+        instance.pristine = False
+        return
     instance.esync("manage", "seed_demo", "--password", "sample-pass-1")
+    if pristine:
+        _SEEDED[key] = _snapshot_seeded(instance)
+
+
+_SEEDED: dict[tuple[str, str], dict] = {}
+
+
+def _database_of(instance: RealInstance) -> str:
+    match = re.search(r'(?m)^database_url = "(.*)"$', (instance.home / "esync.toml").read_text())
+    return match.group(1) if match else ""
+
+
+def _snapshot_seeded(instance: RealInstance) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="esync-seeded-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    shutil.copytree(instance.home / "siteroot", folder / "siteroot", symlinks=True)
+    database_url = _database_of(instance)
+    if not database_url:
+        shutil.copy2(instance.home / "esync.sqlite3", folder / "esync.sqlite3")
+        return {"folder": folder}
+    template = f"esync_seeded_{uuid.uuid4().hex[:12]}"
+    _postgres(f'CREATE DATABASE "{template}" TEMPLATE "{database_url.rsplit("/", 1)[1]}"')
+    atexit.register(_postgres, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+    return {"folder": folder, "template": template}
+
+
+def _restore_seeded(instance: RealInstance, snapshot: dict) -> None:
+    shutil.rmtree(instance.home / "siteroot")
+    shutil.copytree(snapshot["folder"] / "siteroot", instance.home / "siteroot", symlinks=True)
+    if "template" not in snapshot:
+        shutil.copy2(snapshot["folder"] / "esync.sqlite3", instance.home / "esync.sqlite3")
+        return
+    database = _database_of(instance).rsplit("/", 1)[1]
+    _postgres(f'DROP DATABASE "{database}" WITH (FORCE)')
+    _postgres(f'CREATE DATABASE "{database}" TEMPLATE "{snapshot["template"]}"')
+
+
+def _postgres(statement: str) -> None:
+    import psycopg
+
+    from tests.services import POSTGRES_ADMIN_URL
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(statement)
 
 
 CREATE_CONTENT = """
