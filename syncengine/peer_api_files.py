@@ -39,6 +39,16 @@ def _info(request) -> file_state.FileInfo:
                        ) from error
 
 
+def _json_field(request, name: str, kind: type, message: str):
+    try:
+        value = json.loads(request.body)[name]
+    except (ValueError, KeyError, TypeError) as error:
+        raise _Refused(refusal(400, "bad_request", message)) from error
+    if not isinstance(value, kind):
+        raise _Refused(refusal(400, "bad_request", message))
+    return value
+
+
 def _limits() -> tuple[int, int]:
     return settings.ESYNC.max_files_per_run, settings.ESYNC.max_bytes_per_run
 
@@ -80,11 +90,7 @@ def receive(request):
 def send(request):
     """The asked-for files as a framed stream."""
     items = _items(request)
-    try:
-        paths = json.loads(request.body)["paths"]
-        assert isinstance(paths, list)
-    except (ValueError, KeyError, AssertionError):
-        return refusal(400, "bad_request", "a JSON body with a list of paths is required")
+    paths = _json_field(request, "paths", list, "a JSON body with a list of paths is required")
     for path in paths:
         file_transfer.target_of(file_transfer.check_relative(path, items), items)
     return StreamingHttpResponse(file_transfer.send_files(paths, items),
@@ -96,11 +102,8 @@ def send(request):
 def delete(request):
     """Delete files that are still what the asker last saw (each kept in versions first)."""
     items, stamp = _items(request), file_transfer.check_stamp(request.GET.get("stamp", ""))
-    try:
-        files = json.loads(request.body)["files"]
-        assert isinstance(files, dict)
-    except (ValueError, KeyError, AssertionError):
-        return refusal(400, "bad_request", "a JSON body {files: {path: digest}} is required")
+    files = _json_field(request, "files", dict,
+                        "a JSON body {files: {path: digest}} is required")
     for path in files:
         file_transfer.target_of(path, items)
     deleted, refused = [], []
@@ -145,11 +148,7 @@ def delta(request):
     """The blocks of a file here that differ from the asker's block digests."""
     items = _items(request)
     target = file_transfer.target_of(request.GET.get("path", ""), items)
-    try:
-        blocks = json.loads(request.body)["blocks"]
-        assert isinstance(blocks, list)
-    except (ValueError, KeyError, AssertionError):
-        return refusal(400, "bad_request", "a JSON body {blocks: [...]} is required")
+    blocks = _json_field(request, "blocks", list, "a JSON body {blocks: [...]} is required")
     if not target.is_file():
         return refusal(404, "not_found", "the file is not here")
     stat = target.stat()

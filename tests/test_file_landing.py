@@ -147,3 +147,20 @@ def test_a_run_that_would_move_more_than_the_limits_says_which_setting_to_raise(
     with pytest.raises(FileLimitExceeded, match="max_bytes_per_run"):
         check_limits(actions[:2], {p: FileInfo(60, 0, "x") for p in local}, {})
     check_limits(actions[:2], local, {})
+
+
+@pytest.mark.parametrize(("view", "body"), [
+    ("send", b"{nope"), ("send", b'{"paths": "css/a.css"}'),
+    ("delete", b'{"files": ["css/a.css"]}'), ("delta", b'[1, 2]'),
+])
+def test_the_file_api_refuses_a_malformed_body_with_a_reason(rf, site_root, view, body):
+    from syncengine import peer_api_files
+
+    (site_root / "css").mkdir(exist_ok=True)
+    (site_root / "css/a.css").write_text("a")
+    request = rf.post(f"/files/{view}?items=templates&stamp={STAMP}&path=css/a.css", body,
+                      content_type="application/json")
+    response = getattr(peer_api_files, view)(request)
+    assert response.status_code == 400
+    assert json.loads(response.content)["error"] == "bad_request"
+    assert (site_root / "css/a.css").read_text() == "a"
