@@ -64,8 +64,9 @@ class FilesOutcome:
     def describe(self) -> str:
         parts = [f"{self.sent} files sent, {self.fetched} received, {self.deleted} deleted"]
         if self.conflicts:
-            parts.append(f"{self.conflicts} changed on both sides (the losing copies are in "
-                         "the versions folder)")
+            parts.append(f"{self.conflicts} differed on both sides (settled by the policy, "
+                         "or by the newer copy on a first sync; the losing copies are in the "
+                         "versions folder)")
         if self.skipped:
             parts.append(f"{len(self.skipped)} files skipped")
         return "; ".join(parts)

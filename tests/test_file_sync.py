@@ -138,7 +138,7 @@ def test_bidirectional_workarea_settles_a_file_changed_on_both_sides_by_the_poli
         assert read(production, "workarea/custom/staging-only.js") == "from staging"
         assert read(staging, "workarea/custom/production-only.js") == "from production"
         assert read(staging, "workarea/help/manual.html") is None
-        assert "1 changed on both sides" in last_log(staging)["message"]
+        assert "1 differed on both sides" in last_log(staging)["message"]
 
 
 def test_a_big_file_travels_in_chunks_and_an_append_sends_only_its_blocks(
