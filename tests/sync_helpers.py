@@ -40,11 +40,32 @@ def contents(instance: RealInstance) -> dict:
     return json.loads(instance.python(FINGERPRINT))
 
 
+GENERATE_IDENTITIES = """
+from certificates.identities import generate_or_keep
+generate_or_keep("all", discard_existing=False)
+"""
+EXPORT_IDENTITY = """
+from pathlib import Path
+from certificates.exchange import export_identity
+export_identity(Path({folder!r}))
+"""
+APPLY_PEER = """
+from pathlib import Path
+from certificates.exchange import apply_peer_folder
+apply_peer_folder(Path({folder!r}))
+"""
+
+
 def trust_both_ways(a: RealInstance, b: RealInstance, scratch) -> None:
+    """Each generates its identities, exports them, and applies the other's: what `esync certs
+    generate | export | apply` do (their own tests drive the commands), run in each instance's
+    Django without starting a command each time."""
     for instance in (a, b):
-        instance.esync("certs", "generate")
-    a.trust(b, scratch)
-    b.trust(a, scratch)
+        instance.python(GENERATE_IDENTITIES)
+    for source, target in ((a, b), (b, a)):
+        folder = Path(scratch) / f"{source.name}-export-{uuid.uuid4().hex[:8]}"
+        source.python(EXPORT_IDENTITY.format(folder=str(folder)))
+        target.python(APPLY_PEER.format(folder=str(folder)))
 
 
 def create_relationship(local: RealInstance, remote: RealInstance, direction: str) -> int:
