@@ -28,8 +28,9 @@ from pathlib import Path
 import xxhash
 from django.conf import settings
 
+from cms.site_root import resolve_inside
 from syncengine.file_rules import item_of
-from syncengine.file_state import HASH_BLOCK, FileInfo, remember
+from syncengine.file_state import HASH_BLOCK, FileInfo, digest_of, remember
 
 DELTA_BLOCK = 128 * 1024
 MAX_HEADER = 64 * 1024
@@ -70,14 +71,11 @@ def check_relative(relative: object, items: Iterable[str]) -> str:
 def target_of(relative: str, items: Iterable[str]) -> Path:
     """The file's place under the site root; refuses links leading out of it or a folder."""
     check_relative(relative, items)
-    root = site_root().resolve()
+    try:
+        resolve_inside(site_root(), relative)  # links in the existing part of the path
+    except ValueError as error:
+        raise FileRefused(f"{relative!r} leads out of the site root through a link") from error
     target = site_root() / relative
-    parent = target.parent
-    existing = parent
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.resolve().is_relative_to(root):
-        raise FileRefused(f"{relative!r} leads out of the site root through a link")
     if target.is_symlink():
         raise FileRefused(f"{relative!r} is a link on this server; it is not replaced")
     if target.is_dir():
@@ -169,17 +167,15 @@ def delete(relative: str, items: Iterable[str], stamp: str, expected_current: st
 
 
 def _digest_if_exists(path: Path) -> str | None:
-    from syncengine.file_state import digest_of
-
     try:
         return digest_of(path)
     except FileNotFoundError:
         return None
 
 
-def write_staged(chunks: Iterable[bytes], expected: FileInfo, flush: bool = True) -> Path:
+def write_staged(chunks: Iterable[bytes], expected: FileInfo) -> Path:
     """Stage `chunks` as a file; refused unless the size and digest are the expected ones.
-    `flush=False`: the caller flushes many staged files to disk at once (`flush_to_disk`)."""
+    Not yet flushed to disk: the caller flushes its batch at once (`flush_to_disk`)."""
     staged = new_staging_file()
     hasher = xxhash.xxh3_128()
     size = 0
@@ -189,9 +185,6 @@ def write_staged(chunks: Iterable[bytes], expected: FileInfo, flush: bool = True
                 out.write(chunk)
                 hasher.update(chunk)
                 size += len(chunk)
-            if flush:
-                out.flush()
-                os.fsync(out.fileno())
         if size != expected.size or hasher.hexdigest() != expected.digest:
             raise FileRefused("the file arrived damaged (size or digest differ); not written")
     except BaseException:
@@ -313,7 +306,7 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     received = Received([], [], 0)
     try:
         while not (header := reader.header()).get("end"):
-            relative = check_relative(header.get("path"), items)
+            relative = header.get("path")
             target_of(relative, items)
             if header.get("missing"):
                 received.refused.append({"path": relative, "error": "removed on the sending "
@@ -325,7 +318,7 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
                 raise FileRefused(f"the stream exceeds this server's limit of {limits[0]} "
                                   f"files or {limits[1]} bytes per run")
             expected = replaces(relative) if replaces else header.get("replaces")
-            staged.append((write_staged(reader.body(info.size), info, flush=False), relative,
+            staged.append((write_staged(reader.body(info.size), info), relative,
                            info, None if expected is None else str(expected)))
         flush_to_disk()
     except BaseException:
@@ -354,11 +347,9 @@ def send_files(paths: Iterable[str], items: Iterable[str]) -> Iterator[bytes]:
     """A framed stream of these files as they are now (a vanished one is marked missing)."""
     items = list(items)
     for relative in paths:
-        target = target_of(check_relative(relative, items), items)
+        target = target_of(relative, items)
         try:
             stat = target.stat()
-            from syncengine.file_state import digest_of
-
             digest = digest_of(target)
         except FileNotFoundError:
             yield from frame({"path": relative, "missing": True})
@@ -413,8 +404,6 @@ def apply_delta(old: Path, frames: Iterable[bytes], expected: FileInfo) -> Path:
             out.truncate(expected.size)
             out.flush()
             os.fsync(out.fileno())
-        from syncengine.file_state import digest_of
-
         if digest_of(staged) != expected.digest:
             raise FileRefused("the file rebuilt from the delta does not match its digest")
     except BaseException:
@@ -447,8 +436,6 @@ def append_chunk(relative: str, digest: str, offset: int, chunks: Iterable[bytes
 def finish_partial(relative: str, info: FileInfo) -> Path:
     """The complete partial file, checked, ready to land."""
     partial = partial_path(relative, info.digest)
-    from syncengine.file_state import digest_of
-
     if not partial.exists() or partial.stat().st_size != info.size or \
             digest_of(partial) != info.digest:
         partial.unlink(missing_ok=True)
