@@ -11,6 +11,7 @@ app_name = "sync"
 
 urlpatterns = [
     path("", profile_views.configurations, name="configurations"),
+    path("state/", profile_views.configurations_state, name="configurations_state"),
     path("server/", relationship_views.server_info, name="server_info"),
     path("relationships/new/", relationship_views.wizard_connect, name="relationship_new"),
     path("relationships/new/database/", relationship_views.wizard_database,
@@ -25,6 +26,7 @@ urlpatterns = [
          name="relationship_log"),
     path("relationships/<int:relationship_id>/profiles/new/", profile_views.add,
          name="profile_add"),
+    path("profiles/<int:profile_id>/", profile_views.edit, name="profile_edit"),
     path("profiles/<int:profile_id>/delete/", profile_views.delete, name="profile_delete"),
     path("profiles/<int:profile_id>/sync/", profile_views.sync_now, name="profile_sync"),
     path("profiles/<int:profile_id>/files/", profile_views.synchronize_files,

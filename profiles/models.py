@@ -29,7 +29,12 @@ class Profile(models.Model):
     filter_extensions = models.CharField(max_length=500, blank=True)
     direction = models.CharField(max_length=13, choices=Direction.choices)
     policy = models.CharField(max_length=11, choices=Policy.choices, default=Policy.REMOTE_WINS)
+    # The schedule (profiles.schedules): its kind, start, and weekly's weekday (0 Monday) or
+    # monthly's day; the beat entry that runs it is profiles.beat_entries'.
     schedule = models.CharField(max_length=8, default="none")
+    schedule_start = models.DateTimeField(null=True, blank=True)
+    schedule_weekday = models.PositiveSmallIntegerField(null=True, blank=True)
+    schedule_day = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -39,3 +44,19 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def schedule_rule(self):
+        """The schedule as profiles.schedules works with it, in the instance's time zone."""
+        from django.conf import settings
+
+        from profiles.schedules import Schedule
+
+        return Schedule(self.schedule, self.schedule_start, self.schedule_weekday,
+                        self.schedule_day, settings.ESYNC.time_zone)
+
+    @property
+    def schedule_in_words(self) -> str:
+        from profiles.schedules import describe
+
+        return describe(self.schedule_rule)

@@ -3,57 +3,68 @@ adding, deleting and running a relationship's profiles."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from cms.access import sync_admin_required
 from esync_site.refusal import Refusal
-from profiles.forms import ProfileForm
+from profiles.configurations_screen import configurations_screen, profile_states
+from profiles.forms import FIELD_OF, ProfileForm
 from profiles.models import Profile
-from profiles.services import add_profile
+from profiles.services import FIELDS, ProfileInvalid, delete_profile, fields_of, save_profile
 from relationships.models import Relationship
-from relationships.views import force_available
-from syncengine.collision_review import has_unreviewed
 from syncengine.models import SyncRun
 from syncengine.profile_sync import start_profile_sync
-from syncengine.run_logs import last_runs_by_profile
 
 
 @sync_admin_required
 def configurations(request: HttpRequest) -> HttpResponse:
-    relationships = list(Relationship.objects.select_related("certificate")
-                         .prefetch_related("profiles"))
-    last_runs = {}
-    for run in SyncRun.objects.filter(relationship__in=relationships).order_by("id"):
-        last_runs[run.relationship_id] = run
-    profile_runs = last_runs_by_profile(p for r in relationships for p in r.profiles.all())
-    blocks = [{"relationship": r, "last_run": last_runs.get(r.id),
-               "force_available": force_available(r),
-               "profiles": [{"profile": p, "last_run": profile_runs.get(p.id)}
-                            for p in r.profiles.all()]}
-              for r in relationships]
+    screen = configurations_screen()
     return render(request, "profiles/configurations.html", {
-        "blocks": blocks, "unreviewed_collisions": has_unreviewed()})
+        **screen, "time_zone": settings.ESYNC.time_zone,
+        "rows_url": reverse("sync:configurations_state")})
+
+
+@sync_admin_required
+def configurations_state(request: HttpRequest) -> JsonResponse:
+    """Each profile row's run state, for the screen to update running rows in place."""
+    return JsonResponse({"profiles": profile_states()})
 
 
 @sync_admin_required
 def add(request: HttpRequest, relationship_id: int) -> HttpResponse:
     relationship = get_object_or_404(Relationship, pk=relationship_id)
-    form = ProfileForm(request.POST or None, relationship=relationship)
+    return _profile_form(request, relationship, None)
+
+
+@sync_admin_required
+def edit(request: HttpRequest, profile_id: int) -> HttpResponse:
+    profile = get_object_or_404(Profile.objects.select_related("relationship"), pk=profile_id)
+    return _profile_form(request, profile.relationship, profile)
+
+
+def _profile_form(request: HttpRequest, relationship: Relationship,
+                  profile: Profile | None) -> HttpResponse:
+    initial = fields_of(profile) if profile else {}
+    form = ProfileForm(request.POST or None, relationship=relationship, profile=profile,
+                       initial=initial)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            profile = add_profile(relationship, data["name"], data["items"], data["direction"],
-                                  data["policy"], data["filter_mode"], data["filter_extensions"])
-        except Refusal as refusal:  # e.g. the same name added meanwhile
-            messages.error(request, str(refusal))
+            saved = save_profile(relationship, {name: form.cleaned_data[name]
+                                                for name in FIELDS}, profile)
+        except ProfileInvalid as invalid:  # e.g. the same name or minute taken meanwhile
+            for field, message in invalid.errors.items():
+                form.add_error(FIELD_OF.get(field, field), message)
         else:
-            messages.success(request, f"Profile {profile.name!r} added.")
+            messages.success(request, f"Profile {saved.name!r} {'saved' if profile else 'added'}"
+                                      f"; schedule: {saved.schedule_in_words}.")
             return redirect("sync:configurations")
     return render(request, "profiles/profile_form.html",
-                  {"form": form, "relationship": relationship})
+                  {"form": form, "relationship": relationship, "profile": profile})
 
 
 @sync_admin_required
@@ -61,8 +72,9 @@ def delete(request: HttpRequest, profile_id: int) -> HttpResponse:
     profile = get_object_or_404(Profile.objects.select_related("relationship"), pk=profile_id)
     if request.method != "POST":
         return render(request, "profiles/confirm_delete.html", {"profile": profile})
-    profile.delete()
-    messages.success(request, f"The profile {profile.name!r} was deleted; its run logs stay.")
+    delete_profile(profile)
+    messages.success(request, f"The profile {profile.name!r} and its schedule were deleted; "
+                              "its run logs stay.")
     return redirect("sync:configurations")
 
 
@@ -100,7 +112,11 @@ def folder_tree(paths: list[str]) -> list[dict]:
 @sync_admin_required
 @require_POST
 def sync_now(request: HttpRequest, profile_id: int) -> HttpResponse:
+    """Sync (run now); while this profile's run is going, the button reopens its progress."""
     profile = get_object_or_404(Profile.objects.select_related("relationship"), pk=profile_id)
+    active = profile.runs.filter(status__in=SyncRun.ACTIVE).order_by("id").first()
+    if active is not None:
+        return redirect("sync:run", run_id=active.id)
     try:
         run = start_profile_sync(profile, request.user)
     except Refusal as refusal:

@@ -36,14 +36,18 @@ class InitialSyncRefused(Refusal):
 
 # -- prerequisites ----------------------------------------------------------------------------
 
-def force_prerequisites_missing(relationship: Relationship) -> list[str]:
-    """What stops Force Initial Sync here (the manual's four prerequisites); empty if none."""
+def force_prerequisites_missing(relationship: Relationship,
+                                relationship_count: int | None = None) -> list[str]:
+    """What stops Force Initial Sync here (the manual's four prerequisites); empty if none.
+    A screen listing every relationship passes their count, to ask the database once."""
     missing = []
     if not settings.ESYNC.force_reinit:
         missing.append("force_reinit is not true in esync.toml (set it, then try again)")
     if len(list_sites()) > 1:
         missing.append("this instance is multi-site")
-    if Relationship.objects.count() != 1:
+    if relationship_count is None:
+        relationship_count = Relationship.objects.count()
+    if relationship_count != 1:
         missing.append("this instance has more than one sync server relationship")
     if relationship.initial_direction != Relationship.Direction.DOWNLOAD:
         missing.append("this instance is not the destination (download side) of the "
@@ -65,7 +69,7 @@ def start_initial_sync(relationship: Relationship, user=None, force: bool = Fals
             "changes, or Force Initial Sync to re-initialize this destination.")
     from syncengine.tasks import run_sync
 
-    with transaction.atomic():
+    with runs.exclusive():
         runs.refuse_if_running()
         run = SyncRun.objects.create(
             kind=SyncRun.Kind.FULL_STAGE, relationship=relationship,

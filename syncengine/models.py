@@ -48,9 +48,17 @@ class SyncRun(models.Model):
     backup_file = models.CharField(max_length=500, blank=True)
     # A FileSync run's ticked files (site root relative paths).
     selected_paths = models.JSONField(default=list, blank=True)
+    # A scheduled run: the start it is for (one run per profile and start, however often beat
+    # sends it) and, if it started late, why.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    late_reason = models.CharField(max_length=300, blank=True)
+    # The worker (Celery node name) running it, so a restarted worker closes only its own.
+    claimed_by = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["profile", "scheduled_for"],
+                                               name="one_run_per_scheduled_start")]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.id} ({self.status})"

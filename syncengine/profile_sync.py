@@ -39,7 +39,7 @@ def start_profile_sync(profile, user=None, files: list[str] | None = None) -> Sy
         files = checked_selection(profile, files)
     from syncengine.tasks import run_sync
 
-    with transaction.atomic():
+    with runs.exclusive():
         runs.refuse_if_running()
         run = SyncRun.objects.create(
             kind=SyncRun.Kind.FULL_SYNC if files is None else SyncRun.Kind.FILE_SYNC,

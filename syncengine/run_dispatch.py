@@ -15,10 +15,17 @@ EXPECTED_FAILURES = (PeerError, Refusal, table_copy.StreamRejected, ChangeSetRej
                      FileRefused)
 
 
-def execute(run_id: int) -> None:
-    run = runs.claim(run_id)
+def execute(run_id: int, worker: str = "") -> None:
+    run = runs.claim(run_id, worker)
     if run is None:
         return
+    try:
+        _run(run)
+    finally:
+        runs.dispatch_next()
+
+
+def _run(run: SyncRun) -> None:
     try:
         if run.kind == SyncRun.Kind.FULL_STAGE:
             from relationships.initial_sync import run_initial_sync

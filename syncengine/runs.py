@@ -1,14 +1,21 @@
-"""The run machinery shared by every kind of sync: one at a time, claimed once, progress saved."""
+"""The run machinery shared by every kind of sync: one at a time, claimed once, progress saved.
+
+One sync runs at a time per instance. "Sync now" while a run is queued or running is refused;
+a scheduled run that falls due meanwhile is queued and waits: whoever finishes a run hands the
+oldest queued run to the worker (`dispatch_next`). Deciding who runs happens under
+`exclusive()`, so two workers can never both start a run.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from esync_site.refusal import Refusal
@@ -22,17 +29,85 @@ class SyncAlreadyRunning(Refusal):
         self.run = run
 
 
+RUN_LOCK_KEY = 873201  # PostgreSQL advisory lock: "deciding which sync runs"
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """A transaction no other process is inside at the same time: on SQLite every write
+    transaction already is (it begins IMMEDIATE, taking the write lock); PostgreSQL takes a
+    transaction-level advisory lock."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RUN_LOCK_KEY])
+        yield
+
+
 def refuse_if_running() -> None:
+    """Call inside `exclusive()`, then create the run in the same transaction."""
     active = SyncRun.objects.filter(status__in=SyncRun.ACTIVE).order_by("id").first()
     if active is not None:
         raise SyncAlreadyRunning(active)
 
 
-def claim(run_id: int) -> SyncRun | None:
-    """Move a queued run to running; None if another worker got it first (or it is done)."""
-    claimed = SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(
-        status=SyncRun.Status.RUNNING, started_at=timezone.now(), phase="Starting")
-    return SyncRun.objects.get(id=run_id) if claimed == 1 else None
+def claim(run_id: int, worker: str = "") -> SyncRun | None:
+    """Move a queued run to running, unless another run is running (it stays queued, and
+    whoever finishes hands it over) or an older run waits first (handed over now instead).
+    None if the run is not started by this call."""
+    older = None
+    with exclusive():
+        run = SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).first()
+        if run is None:
+            return None
+        running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).order_by("id").first()
+        if running is not None:
+            SyncRun.objects.filter(id=run.id).update(
+                phase=f"Waiting for {running.get_kind_display().lower()} #{running.id} to "
+                      "finish")
+            return None
+        older = SyncRun.objects.filter(status=SyncRun.Status.QUEUED, id__lt=run.id).order_by(
+            "id").first()
+        if older is None:
+            now = timezone.now()
+            SyncRun.objects.filter(id=run.id).update(
+                status=SyncRun.Status.RUNNING, started_at=now, phase="Starting",
+                claimed_by=worker, late_reason=run.late_reason or _waited_for(run, now))
+    if older is not None:
+        _send(older.id)
+        return None
+    return SyncRun.objects.get(id=run_id)
+
+
+LATE_AFTER = 60  # seconds after its scheduled start: a run that starts later says why
+
+
+def _waited_for(run: SyncRun, now) -> str:
+    if run.scheduled_for is None or (now - run.scheduled_for).total_seconds() <= LATE_AFTER:
+        return ""
+    before = SyncRun.objects.filter(ended_at__isnull=False, started_at__isnull=False).exclude(
+        id=run.id).order_by("-ended_at").first()
+    due = f"it was due at {timezone.localtime(run.scheduled_for):%Y-%m-%d %H:%M}"
+    if before is not None and before.ended_at > run.scheduled_for:
+        return f"{due} and waited for {before.get_kind_display().lower()} #{before.id} to finish"
+    return f"{due} and waited for the worker"
+
+
+def dispatch_next() -> int | None:
+    """Hand the oldest queued run to the worker if nothing is running; its id, or None."""
+    if SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists():
+        return None
+    queued = SyncRun.objects.filter(status=SyncRun.Status.QUEUED).order_by("id").first()
+    if queued is None:
+        return None
+    _send(queued.id)
+    return queued.id
+
+
+def _send(run_id: int) -> None:
+    from syncengine.tasks import run_sync
+
+    run_sync.delay(run_id)
 
 
 PROGRESS_FIELDS = ("status", "phase", "done", "total", "bytes", "applied", "skipped", "message")
@@ -87,9 +162,14 @@ def finish(run: SyncRun, status: str, message: str = "", **fields) -> None:
         _progress_file(run.id).unlink(missing_ok=True)
 
 
-def close_interrupted() -> int:
-    """Mark runs left running by a stopped worker as failed; returns how many."""
-    interrupted = list(SyncRun.objects.filter(status=SyncRun.Status.RUNNING))
+def close_interrupted(worker: str | None = None) -> int:
+    """Mark runs left running by a stopped worker as failed; returns how many. With `worker`
+    (a starting worker's node name), only the runs that worker had claimed: another worker's
+    runs are still going."""
+    interrupted = SyncRun.objects.filter(status=SyncRun.Status.RUNNING)
+    if worker is not None:
+        interrupted = interrupted.filter(claimed_by__in=[worker, ""])
+    interrupted = list(interrupted)
     for run in interrupted:
         finish(run, SyncRun.Status.FAILED,
                message="Interrupted: the worker stopped while this run was going on; "

@@ -1,0 +1,78 @@
+"""Each scheduled profile's entry in django-celery-beat's database scheduler.
+
+Saving a profile rewrites its entry; beat's DatabaseScheduler notices the change on its next
+tick (django-celery-beat bumps PeriodicTasks on every save), so no restart is needed.
+
+- One Time: a clocked, one-off entry at the start.
+- Hourly: a crontab in UTC at the start's UTC minute, so it runs every hour of real time
+  (a wall-clock crontab would skip the repeated hour when the clocks go back).
+- Daily, Weekly, Monthly: a crontab in the instance's time zone (day of month 31 simply never
+  matches a 30-day month; Celery runs a wall-clock time the clocks skipped once, later by the
+  jump, and a repeated one once), starting at the schedule's first start.
+
+Beat only wakes the task; profiles.scheduled_runs decides which start a trigger belongs to
+and runs each start once.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import transaction
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
+
+from profiles import schedules
+
+TASK = "esync.run_scheduled_profile"
+
+
+def entry_name(profile_id: int) -> str:
+    return f"esync profile {profile_id}"
+
+
+def save_entry(profile) -> PeriodicTask | None:
+    """Make the profile's beat entry match its schedule (none: no entry)."""
+    rule = profile.schedule_rule
+    with transaction.atomic():
+        remove_entry(profile.id)
+        if rule.kind == "none":
+            return None
+        first = schedules.next_start(rule, rule.local_start.astimezone(schedules.UTC)
+                                     - schedules.dt.timedelta(seconds=1))
+        entry = PeriodicTask(name=entry_name(profile.id), task=TASK,
+                             args=json.dumps([profile.id]), enabled=True,
+                             description=f"{profile.name}: {schedules.describe(rule)}")
+        if rule.kind == "once":
+            entry.clocked = ClockedSchedule.objects.create(clocked_time=first)
+            entry.one_off = True
+        else:
+            entry.crontab = CrontabSchedule.objects.create(**_crontab_fields(rule))
+            entry.start_time = first
+        entry.save()
+        return entry
+
+
+def remove_entry(profile_id: int) -> None:
+    for entry in PeriodicTask.objects.filter(name=entry_name(profile_id)).select_related(
+            "crontab", "clocked"):
+        crontab, clocked = entry.crontab, entry.clocked
+        entry.delete()
+        if crontab is not None:
+            crontab.delete()
+        if clocked is not None:
+            clocked.delete()
+
+
+def _crontab_fields(rule: schedules.Schedule) -> dict:
+    if rule.kind == "hourly":
+        utc_start = rule.local_start.astimezone(schedules.UTC)
+        return {"minute": str(utc_start.minute), "hour": "*", "day_of_week": "*",
+                "day_of_month": "*", "month_of_year": "*", "timezone": "UTC"}
+    local = rule.local_start
+    fields = {"minute": str(local.minute), "hour": str(local.hour), "day_of_week": "*",
+              "day_of_month": "*", "month_of_year": "*", "timezone": rule.zone}
+    if rule.kind == "weekly":
+        fields["day_of_week"] = str((rule.weekday + 1) % 7)  # crontab: 0 is Sunday
+    if rule.kind == "monthly":
+        fields["day_of_month"] = str(rule.day)
+    return fields

@@ -1,0 +1,55 @@
+// View All Synchronization Configurations: while any profile row is queued or running, poll
+// the rows' state and update them in place (status icon and text, Last Full Sync, and the Sync
+// button, which opens the progress screen while the run goes on), without reloading the page.
+(function () {
+  const screen = document.getElementById("configurations");
+  if (!screen) return;
+  const ICONS = {
+    success: ["✓", "Success"], warning: ["⚠", "Warning: some items were skipped"],
+    failed: ["✗", "Failed"], running: ["⟳", "Running"], queued: ["⧗", "Queued: waiting to start"],
+  };
+  const active = (status) => status === "running" || status === "queued";
+  const anyActive = () => [...screen.querySelectorAll("tr[data-profile]")]
+    .some((row) => active(row.dataset.status));
+
+  function update(row, state) {
+    row.dataset.status = state.status;
+    const result = row.querySelector("td.result");
+    result.textContent = "";
+    if (state.status) {
+      const [glyph, label] = ICONS[state.status] || ["", state.status_label];
+      const icon = document.createElement("span");
+      icon.className = `status ${state.status}`;
+      icon.setAttribute("role", "img");
+      icon.title = label;
+      icon.setAttribute("aria-label", state.status_label);
+      icon.textContent = glyph;
+      const text = document.createElement("span");
+      text.className = "status-text";
+      text.textContent = state.status_label;
+      result.append(icon, " ", text);
+    }
+    row.querySelector("td.last-full").textContent = state.last_full;
+    const link = row.querySelector(".progress-link");
+    link.href = state.run_url;
+    link.hidden = !state.running;
+    row.querySelector(".sync-form").hidden = state.running;
+  }
+
+  async function poll() {
+    try {
+      const response = await fetch(screen.dataset.state, { credentials: "same-origin" });
+      if (response.ok) {
+        const { profiles } = await response.json();
+        for (const state of profiles) {
+          const row = document.getElementById(`profile-${state.id}`);
+          if (row && row.dataset.status !== state.status) update(row, state);
+          else if (row) row.querySelector("td.last-full").textContent = state.last_full;
+        }
+      }
+    } finally {
+      setTimeout(poll, anyActive() ? 1000 : 5000);
+    }
+  }
+  setTimeout(poll, anyActive() ? 1000 : 5000);
+})();
