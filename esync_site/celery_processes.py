@@ -14,15 +14,17 @@ def _ensure_broker_folders() -> None:
             Path(options[key]).mkdir(parents=True, exist_ok=True)
 
 
-def run_worker() -> int:
+def run_worker(node: str | None = None) -> int:
+    """The instance's worker; `node` names an extra one (runs still go one at a time)."""
     from esync_site.celery import app
 
     _ensure_broker_folders()
+    suffix = f"-{node}" if node else ""
     app.worker_main([
         "worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4",
-        # One worker per instance: nothing to mingle or gossip with, and both slow start/stop.
+        # Workers of an instance need not mingle or gossip, and both slow start and stop.
         "--without-mingle", "--without-gossip",
-        f"--hostname=esync-{settings.ESYNC.name}@%h",
+        f"--hostname=esync-{settings.ESYNC.name}{suffix}@%h",
     ])
     return 0
 

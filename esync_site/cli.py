@@ -124,7 +124,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     setup_instance(args)
     from esync_site.celery_processes import run_worker
 
-    return run_worker()
+    return run_worker(getattr(args, "node", None))
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
@@ -187,7 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("worker", cmd_worker, "run the Celery worker only"),
         ("beat", cmd_beat, "run Celery beat (profile schedules) only"),
     ):
-        sub.add_parser(name, parents=[home_option], help=text).set_defaults(handler=handler)
+        p = sub.add_parser(name, parents=[home_option], help=text)
+        p.set_defaults(handler=handler)
+        if name == "worker":
+            p.add_argument("--node", help="a name for an extra worker of this instance "
+                                          "(each worker needs its own)")
 
     p = sub.add_parser("manage", parents=[home_option],
                        help="run a Django management command on this instance")

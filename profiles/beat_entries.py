@@ -8,7 +8,13 @@ tick (django-celery-beat bumps PeriodicTasks on every save), so no restart is ne
   (a wall-clock crontab would skip the repeated hour when the clocks go back).
 - Daily, Weekly, Monthly: a crontab in the instance's time zone (day of month 31 simply never
   matches a 30-day month; Celery runs a wall-clock time the clocks skipped once, later by the
-  jump, and a repeated one once), starting at the schedule's first start.
+  jump, and a repeated one once).
+
+A crontab entry starts with its "last run" set just before its next start (from now, never a
+start already past: saving a schedule does not run it at once). It does not use the entry's
+start_time: django-celery-beat queues such an entry in beat's heap for the crontab's *second*
+occurrence after start_time while firing at the first, so beat, which only looks at the head
+of its heap, would not send it on time.
 
 Beat only wakes the task; profiles.scheduled_runs decides which start a trigger belongs to
 and runs each start once.
@@ -16,9 +22,11 @@ and runs each start once.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from django.db import transaction
+from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
 from profiles import schedules
@@ -30,15 +38,17 @@ def entry_name(profile_id: int) -> str:
     return f"esync profile {profile_id}"
 
 
-def save_entry(profile) -> PeriodicTask | None:
-    """Make the profile's beat entry match its schedule (none: no entry)."""
+def save_entry(profile, now: dt.datetime | None = None) -> PeriodicTask | None:
+    """Make the profile's beat entry match its schedule (none, or nothing ahead: no entry)."""
     rule = profile.schedule_rule
+    now = now or timezone.now()
     with transaction.atomic():
         remove_entry(profile.id)
         if rule.kind == "none":
             return None
-        first = schedules.next_start(rule, rule.local_start.astimezone(schedules.UTC)
-                                     - schedules.dt.timedelta(seconds=1))
+        first = schedules.next_start(rule, max(now, rule.first_start - dt.timedelta(seconds=1)))
+        if first is None:
+            return None
         entry = PeriodicTask(name=entry_name(profile.id), task=TASK,
                              args=json.dumps([profile.id]), enabled=True,
                              description=f"{profile.name}: {schedules.describe(rule)}")
@@ -47,7 +57,7 @@ def save_entry(profile) -> PeriodicTask | None:
             entry.one_off = True
         else:
             entry.crontab = CrontabSchedule.objects.create(**_crontab_fields(rule))
-            entry.start_time = first
+            entry.last_run_at = first - dt.timedelta(minutes=1)
         entry.save()
         return entry
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 KINDS = ("none", "once", "hourly", "daily", "weekly", "monthly")
@@ -51,8 +52,16 @@ class Schedule:
 
     @property
     def local_start(self) -> dt.datetime:
+        """The start in the schedule's zone, on the minute (see `first_start` for One Time)."""
         assert self.start is not None
         return self.start.astimezone(self.tz).replace(second=0, microsecond=0)
+
+    @property
+    def first_start(self) -> dt.datetime:
+        """The instant of the first start (UTC): a One Time start keeps its seconds."""
+        if self.kind == "once":
+            return self.start.astimezone(UTC).replace(microsecond=0)
+        return self.local_start.astimezone(UTC)
 
     @property
     def recurring(self) -> bool:
@@ -73,7 +82,9 @@ def make(kind: str, start: dt.datetime | None, weekday: int | None = None,
                                        "and time.")
     if start.tzinfo is None:
         start = start.replace(tzinfo=ZoneInfo(zone))
-    start = start.replace(second=0, microsecond=0)
+    # A one-time start may name its second (scripts do); recurring ones start on the minute.
+    start = start.replace(microsecond=0) if kind == "once" else start.replace(second=0,
+                                                                              microsecond=0)
     local = start.astimezone(ZoneInfo(zone))
     if kind == "weekly":
         weekday = local.weekday() if weekday is None else weekday
@@ -108,7 +119,7 @@ def starts(schedule: Schedule, after: dt.datetime) -> Iterator[dt.datetime]:
     """The schedule's start instants (UTC) strictly after `after`, in order, for ever."""
     if schedule.kind == "none":
         return
-    first = schedule.local_start.astimezone(UTC)
+    first = schedule.first_start
     if schedule.kind == "once":
         if first > after:
             yield first
@@ -149,12 +160,14 @@ def latest_start(schedule: Schedule, now: dt.datetime) -> dt.datetime | None:
     repeated trigger belongs to."""
     if schedule.kind == "none":
         return None
-    first = schedule.local_start.astimezone(UTC)
+    first = schedule.first_start
     if now < first:
         return None
     if schedule.kind == "once":
         return first
-    period = HOUR if schedule.kind == "hourly" else dt.timedelta(days=32)
+    # The longest gap between two starts: a monthly day 29-31 skips a month (59 days).
+    period = {"hourly": HOUR, "daily": dt.timedelta(days=2), "weekly": dt.timedelta(days=8)
+              }.get(schedule.kind, dt.timedelta(days=62))
     latest = None
     for at in starts(schedule, max(first - dt.timedelta(seconds=1), now - period)):
         if at > now:
@@ -170,7 +183,9 @@ def describe(schedule: Schedule) -> str:
     local = schedule.local_start
     time_of_day, zone = f"{local:%H:%M}", schedule.zone
     if schedule.kind == "once":
-        return f"Once on {local:%Y-%m-%d} at {time_of_day} {zone}"
+        exact = schedule.first_start.astimezone(schedule.tz)
+        at = f"{exact:%H:%M:%S}" if exact.second else time_of_day
+        return f"Once on {local:%Y-%m-%d} at {at} {zone}"
     if schedule.kind == "hourly":
         return f"Hourly at :{local:%M} from {local:%Y-%m-%d %H:%M} {zone}"
     since = f" from {local:%Y-%m-%d}"
@@ -194,8 +209,13 @@ def share_a_minute(a: Schedule, b: Schedule) -> bool:
         return False
     if a.kind == "once" or b.kind == "once":
         once, other = (a, b) if a.kind == "once" else (b, a)
-        at = once.local_start.astimezone(UTC)
-        return next_start(other, at - dt.timedelta(minutes=1)) == at
+        minute = once.local_start.astimezone(UTC)
+        at = next_start(other, minute - dt.timedelta(seconds=1))
+        return at is not None and at < minute + dt.timedelta(minutes=1)
+    return _same_wall_clock(a, b) or _meet_on_a_clock_change(a, b)
+
+
+def _same_wall_clock(a: Schedule, b: Schedule) -> bool:
     la, lb = a.local_start, b.local_start.astimezone(a.tz)
     if la.minute != lb.minute:
         return False
@@ -209,3 +229,48 @@ def share_a_minute(a: Schedule, b: Schedule) -> bool:
     if kinds == {"monthly"}:
         return a.day == b.day
     return True
+
+
+CLOCK_CHANGE_YEARS = 28  # the calendar's weekdays and leap years repeat every 28 years
+
+
+@lru_cache(maxsize=16)
+def _clock_change_days(zone: str, first_year: int) -> tuple[dt.date, ...]:
+    """The days in `zone` whose midnight-to-midnight length is not 24 hours, for
+    CLOCK_CHANGE_YEARS from `first_year` (as the system's tz database knows them)."""
+    tz = ZoneInfo(zone)
+    day = dt.date(first_year, 1, 1)
+    offset = dt.datetime.combine(day, dt.time(), tzinfo=tz).utcoffset()
+    changes = []
+    for _ in range(CLOCK_CHANGE_YEARS * 366):
+        following = day + dt.timedelta(days=1)
+        next_offset = dt.datetime.combine(following, dt.time(), tzinfo=tz).utcoffset()
+        if next_offset != offset:
+            changes.append(day)
+        day, offset = following, next_offset
+    return tuple(changes)
+
+
+def _meet_on_a_clock_change(a: Schedule, b: Schedule) -> bool:
+    """On a day the clocks jump, a time they skipped runs later by the jump and may meet
+    another schedule's start: compare both schedules' starts on each such day ahead."""
+    tz = a.tz
+    since_day = max(a.local_start.date(), b.local_start.date())
+    for day in _clock_change_days(a.zone, since_day.year):
+        if day < since_day:
+            continue
+        since = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(UTC)
+        until = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(),
+                                    tzinfo=tz).astimezone(UTC)
+        if _minutes_between(a, since, until) & _minutes_between(b, since, until):
+            return True
+    return False
+
+
+def _minutes_between(schedule: Schedule, since: dt.datetime, until: dt.datetime) -> set:
+    found = set()
+    for at in starts(schedule, since - dt.timedelta(seconds=1)):
+        if at >= until:
+            break
+        found.add(at.replace(second=0))
+    return found

@@ -84,7 +84,7 @@ def _schedule_errors(fields: dict, profile: Profile | None, now: dt.datetime) ->
     except schedules.ScheduleInvalid as error:
         return {f"schedule_{error.field}" if error.field != "schedule" else "schedule":
                 str(error)}
-    if rule.kind == "once" and rule.local_start < now:
+    if rule.kind == "once" and rule.first_start < now:
         return {"schedule_start": "This time has passed: a One Time schedule needs a start in "
                                   "the future."}
     clash = same_minute_profile(rule, profile)

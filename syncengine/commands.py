@@ -143,6 +143,9 @@ def log(args: argparse.Namespace) -> int:
           f"User: {detail['user']}")
     print(f"Status: {detail['status']}   Statistics: Applied:{detail['applied']} "
           f"Skipped:{detail['skipped']} Total:{detail['total']}")
+    if detail["scheduled_for"]:
+        print(f"Scheduled for: {_short(detail['scheduled_for'])}"
+              + (f"   {detail['started_late']}" if detail["started_late"] else ""))
     if detail["message"]:
         print(detail["message"])
     if detail["skipped_rows"]:

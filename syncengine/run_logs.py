@@ -28,7 +28,13 @@ def describe_run(run: SyncRun) -> dict:
         "profile": run.profile.name if run.profile else None,
         "relationship": run.relationship_id,
         "remote_name": run.relationship.remote_name if run.relationship else None,
+        "scheduled_for": _when(run.scheduled_for), "started_late": late_note(run),
     }
+
+
+def late_note(run: SyncRun) -> str:
+    """"Started late: ..." for a scheduled run that did, else empty."""
+    return f"Started late: {run.late_reason}." if run.late_reason else ""
 
 
 def list_runs(relationship=None) -> list[SyncRun]:

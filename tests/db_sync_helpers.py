@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from tests.real_instances import RealInstance
+from tests.real_instances import RealInstance, Served
 from tests.sync_helpers import create_relationship, seed, trust_both_ways
 
 
@@ -16,6 +17,8 @@ class StagedPair:
     staging: RealInstance
     production: RealInstance
     relationship: int
+    staging_served: Served | None = None  # staging's `esync serve`
+    production_sync_service: subprocess.Popen | None = None
 
     def add_profile(self, name: str, direction: str, policy: str = "remote-wins") -> str:
         self.staging.esync("profile", "add", str(self.relationship), "--name", name,
@@ -36,11 +39,11 @@ def staged_pair(real_instances, scratch, backend: str = "sqlite") -> Iterator[St
     seed(staging)
     trust_both_ways(staging, production, scratch)
     with ExitStack() as stack:
-        stack.enter_context(production.sync_serving())
-        stack.enter_context(staging.serving())
+        sync_service = stack.enter_context(production.sync_serving())
+        served = stack.enter_context(staging.serving())
         relationship = create_relationship(staging, production, "upload")
         staging.esync("initial-sync", str(relationship), "--wait")
-        yield StagedPair(staging, production, relationship)
+        yield StagedPair(staging, production, relationship, served, sync_service)
 
 
 def run_python(instance: RealInstance, code: str) -> object:

@@ -33,7 +33,7 @@
     const link = row.querySelector(".progress-link");
     link.href = state.run_url;
     link.hidden = !state.running;
-    row.querySelector(".sync-form").hidden = state.running;
+    row.querySelector(".sync-now").hidden = state.running;
   }
 
   async function poll() {
