@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.utils import timezone
 
 from profiles.models import Profile
 from profiles.schedules import KIND_LABELS, WEEKDAYS
@@ -63,6 +64,11 @@ class ProfileForm(forms.Form):
         self.profile = profile
         self.time_zone = settings.ESYNC.time_zone
         self.fields["schedule_start"].help_text = f"Time zone: {self.time_zone}"
+
+    def full_clean(self) -> None:
+        # A date and time typed on the form is the instance's wall clock.
+        with timezone.override(self.time_zone):
+            super().full_clean()
 
     def clean(self) -> dict:
         data = super().clean()

@@ -86,20 +86,24 @@ def test_a_schedule_due_while_a_run_is_busy_starts_when_it_ends_on_either_of_two
             env=child_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             pair.add_profile("Long", "upload")
-            add_scheduled(pair, "Due", "--schedule", "once", "--start", soon(12))
             sync_service = pair.production_sync_service
             os.kill(sync_service.pid, signal.SIGSTOP)  # production stops answering: "Long" hangs
             try:
                 pair.staging.esync("sync", "Long")
                 wait_until(lambda: [r["status"] for r in runs_of(pair.staging, "Long")]
                            == ["running"], 30, "the long run to start")
-                due = wait_until(lambda: runs_of(pair.staging, "Due"), 40,
-                                 "the scheduled run to be queued")
-                time.sleep(3)  # two workers, one running run: the due one must wait
-                due = runs_of(pair.staging, "Due")
-                assert [r["status"] for r in due] == ["queued"]
-                assert "Waiting" in due[0]["phase"] or due[0]["phase"] == \
-                    "Waiting for the worker"
+                add_scheduled(pair, "Due", "--schedule", "once", "--start", soon(4))
+                wait_until(lambda: runs_of(pair.staging, "Due"), 30,
+                           "the scheduled run to be queued")
+                # While "Long" runs (production silent, its calls time out and retry), two
+                # workers and a due run: the due one waits.
+                seen_waiting = 0
+                while (long_run := runs_of(pair.staging, "Long")[0])["status"] == "running":
+                    due = runs_of(pair.staging, "Due")
+                    assert [r["status"] for r in due] == ["queued"], (long_run, due)
+                    seen_waiting += 1
+                    time.sleep(0.5)
+                assert seen_waiting, "the long run ended before the scheduled one was due"
             finally:
                 os.kill(sync_service.pid, signal.SIGCONT)
             wait_until(lambda: finished(runs_of(pair.staging, "Due")), 120,
@@ -107,7 +111,7 @@ def test_a_schedule_due_while_a_run_is_busy_starts_when_it_ends_on_either_of_two
             long_run = runs_of(pair.staging, "Long")[0]
             due = runs_of(pair.staging, "Due")
             assert len(due) == 1 and due[0]["status"] == "success", due
-            assert due[0]["started"] >= long_run["ended"]
+            assert due[0]["started"] >= long_run["ended"], (long_run, due)
         finally:
             second_worker.terminate()
             second_worker.wait(timeout=30)

@@ -1,0 +1,266 @@
+"""Add/Edit Synchronization Profile with a schedule, its beat entry, and the scheduled run's
+rules: one run per start, late runs say why, a busy instance queues them (in process; the
+real beat and workers are in test_scheduled_runs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from profiles.beat_entries import entry_name
+from profiles.models import Profile
+from profiles.scheduled_runs import start_scheduled_run
+from profiles.services import ProfileInvalid, save_profile
+from syncengine import runs
+from syncengine.models import SyncRun
+from tests.test_profile_form import a_relationship, field_block
+
+pytestmark = pytest.mark.django_db
+
+UTC = dt.UTC
+VALID = {"name": "Nightly", "items": ["database"], "filter_mode": "none",
+         "filter_extensions": "", "direction": "upload", "policy": "remote-wins",
+         "schedule": "none"}
+
+
+@pytest.fixture
+def paris(settings):
+    settings.ESYNC = dataclasses.replace(settings.ESYNC, time_zone="Europe/Paris")
+    return "Europe/Paris"
+
+
+def entry_of(profile: Profile) -> PeriodicTask:
+    return PeriodicTask.objects.select_related("crontab", "clocked").get(
+        name=entry_name(profile.id))
+
+
+def test_given_the_form_when_a_weekly_schedule_is_saved_then_beat_has_it_and_the_screen_says_it(
+        client, sync_admin, paris):
+    relationship = a_relationship(staged=True)
+    client.force_login(sync_admin)
+    form = client.get(reverse("sync:profile_add", args=[relationship.id])).content.decode()
+    for label in ("Schedule", "One Time", "Hourly", "Daily", "Weekly", "Monthly",
+                  "Time zone: Europe/Paris", "Local Site", "Remote Site"):
+        assert label in form, label
+
+    response = client.post(reverse("sync:profile_add", args=[relationship.id]), {
+        **VALID, "schedule": "weekly", "schedule_start": "2030-01-07T02:30",
+        "schedule_weekday": "2"})
+
+    assert response.status_code == 302
+    profile = Profile.objects.get(name="Nightly")
+    assert (profile.schedule, profile.schedule_weekday) == ("weekly", 2)
+    assert profile.schedule_start == dt.datetime(2030, 1, 7, 1, 30, tzinfo=UTC)  # 02:30 CET
+    crontab = entry_of(profile).crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_week, str(crontab.timezone)) == (
+        "30", "2", "3", "Europe/Paris")  # crontab counts Sunday as 0
+    screen = client.get(reverse("sync:configurations")).content.decode()
+    assert "Weekly on Wednesday at 02:30 Europe/Paris from 2030-01-07" in screen
+    assert "Times in Europe/Paris" in screen
+
+
+def test_editing_a_profile_rewrites_its_one_beat_entry(client, sync_admin):
+    relationship = a_relationship(staged=True)
+    profile = save_profile(relationship, {**VALID, "schedule": "hourly",
+                                          "schedule_start": dt.datetime(2030, 1, 1, 10, 5)})
+    assert entry_of(profile).crontab.minute == "5"
+    client.force_login(sync_admin)
+    url = reverse("sync:profile_edit", args=[profile.id])
+    page = client.get(url).content.decode()
+    assert "Edit Synchronization Profile" in page and 'value="Nightly"' in page
+
+    response = client.post(url, {**VALID, "name": "Nightly", "schedule": "daily",
+                                 "schedule_start": "2030-01-01T23:15"})
+
+    assert response.status_code == 302
+    entries = PeriodicTask.objects.filter(name=entry_name(profile.id))
+    assert [(e.crontab.minute, e.crontab.hour) for e in entries] == [("15", "23")]
+    profile.refresh_from_db()
+    assert profile.schedule_in_words == "Daily at 23:15 UTC from 2030-01-01"
+
+    client.post(url, {**VALID, "schedule": "none"})
+    assert not PeriodicTask.objects.filter(name=entry_name(profile.id)).exists()
+    profile.refresh_from_db()
+    assert (profile.schedule, profile.schedule_start, profile.schedule_in_words) == (
+        "none", None, "Never")
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"schedule": "once", "schedule_start": ""}, "schedule_start", "needs a start date"),
+    ({"schedule": "once", "schedule_start": "2001-01-01T10:00"}, "schedule_start",
+     "This time has passed"),
+    ({"schedule": "weekly", "schedule_start": "2030-01-01T10:00"}, "schedule_weekday",
+     "Choose the day of the week"),
+    ({"schedule": "monthly", "schedule_start": "2030-01-01T10:00"}, "schedule_day",
+     "Enter the day of the month"),
+    ({"schedule": "daily", "schedule_start": "not a date"}, "schedule_start",
+     "Enter a valid date/time"),
+])
+def test_schedule_mistakes_are_shown_next_to_their_field_and_nothing_is_saved(
+        client, administrator, changes, field, message):
+    relationship = a_relationship()
+    client.force_login(administrator)
+    response = client.post(reverse("sync:profile_add", args=[relationship.id]),
+                           {**VALID, **changes})
+    assert response.status_code == 200
+    assert message in field_block(response.content.decode(), field)
+    assert not Profile.objects.exists() and not PeriodicTask.objects.filter(
+        task="esync.run_scheduled_profile").exists()
+
+
+@pytest.mark.parametrize("other, clashes", [
+    ({"schedule": "daily", "schedule_start": dt.datetime(2030, 1, 1, 10, 0)}, True),
+    ({"schedule": "daily", "schedule_start": dt.datetime(2030, 1, 1, 10, 5)}, False),
+])
+def test_a_schedule_starting_in_the_same_minute_as_another_profiles_is_refused_naming_it(
+        other, clashes):
+    relationship = a_relationship()
+    save_profile(relationship, {**VALID, "name": "Every hour", "schedule": "hourly",
+                                "schedule_start": dt.datetime(2030, 1, 1, 9, 0)})
+    if not clashes:
+        save_profile(relationship, {**VALID, "name": "Ten", **other})
+        return
+    with pytest.raises(ProfileInvalid) as refused:
+        save_profile(relationship, {**VALID, "name": "Ten", **other})
+    assert "The profile 'Every hour' (Hourly at :00 from 2030-01-01 09:00 UTC) would start " \
+           "in the same minute" in refused.value.errors["schedule"]
+    assert not Profile.objects.filter(name="Ten").exists()
+
+
+def test_a_profile_keeps_its_own_minute_when_edited():
+    profile = save_profile(a_relationship(), {
+        **VALID, "schedule": "daily", "schedule_start": dt.datetime(2030, 1, 1, 2, 0)})
+    save_profile(profile.relationship, {"direction": "download"}, profile)  # no clash with itself
+    assert entry_of(profile).crontab.hour == "2"
+
+
+def test_deleting_a_profile_removes_its_schedule_and_keeps_its_logs(client, sync_admin):
+    profile = save_profile(a_relationship(), {
+        **VALID, "schedule": "daily", "schedule_start": dt.datetime(2030, 1, 1, 2, 0)})
+    run = SyncRun.objects.create(kind="FullSync", relationship=profile.relationship,
+                                 profile=profile, direction="upload", status="success")
+    client.force_login(sync_admin)
+    client.post(reverse("sync:profile_delete", args=[profile.id]))
+    assert not PeriodicTask.objects.filter(name=entry_name(profile.id)).exists()
+    assert SyncRun.objects.filter(id=run.id).exists()
+
+
+def test_deleting_a_relationship_removes_its_profiles_schedules():
+    from relationships.lifecycle import delete_relationship
+
+    profile = save_profile(a_relationship(), {
+        **VALID, "schedule": "once", "schedule_start": dt.datetime(2030, 1, 1, 2, 0)})
+    assert entry_of(profile).one_off
+    delete_relationship(profile.relationship)
+    assert not PeriodicTask.objects.filter(name=entry_name(profile.id)).exists()
+
+
+def test_a_saved_schedule_does_not_fire_for_a_start_already_past():
+    profile = save_profile(a_relationship(), {
+        **VALID, "schedule": "hourly", "schedule_start": dt.datetime(2020, 1, 1, 9, 17)})
+    entry = entry_of(profile)
+    now = timezone.now()
+    assert entry.start_time is None
+    assert now < entry.last_run_at + dt.timedelta(minutes=1) <= now + dt.timedelta(hours=1)
+    assert entry.last_run_at.minute == 16
+
+
+# -- the scheduled run ---------------------------------------------------------------------
+
+def scheduled(kind: str = "hourly", start: dt.datetime = dt.datetime(2030, 1, 1, 9, 5,
+                                                                      tzinfo=UTC)) -> Profile:
+    return save_profile(a_relationship(staged=True),
+                        {**VALID, "schedule": kind, "schedule_start": start})
+
+
+def test_a_trigger_sent_twice_for_one_start_makes_one_run_by_the_scheduler():
+    profile = scheduled()
+    first = start_scheduled_run(profile.id, now=dt.datetime(2030, 1, 1, 10, 5, 1, tzinfo=UTC))
+    again = start_scheduled_run(profile.id, now=dt.datetime(2030, 1, 1, 10, 7, tzinfo=UTC))
+    assert again is None
+    assert (first.scheduled_for, first.user_name, first.status, first.late_reason) == (
+        dt.datetime(2030, 1, 1, 10, 5, tzinfo=UTC), "scheduler", "queued", "")
+    nxt = start_scheduled_run(profile.id, now=dt.datetime(2030, 1, 1, 11, 5, tzinfo=UTC))
+    assert nxt.scheduled_for == dt.datetime(2030, 1, 1, 11, 5, tzinfo=UTC)
+
+
+def test_a_trigger_a_moment_early_still_belongs_to_its_start():
+    profile = scheduled()
+    run = start_scheduled_run(profile.id, now=dt.datetime(2030, 1, 1, 10, 4, 50, tzinfo=UTC))
+    assert run.scheduled_for == dt.datetime(2030, 1, 1, 10, 5, tzinfo=UTC)
+
+
+def test_a_start_missed_while_the_instance_was_down_runs_once_and_says_why():
+    profile = scheduled("daily", dt.datetime(2030, 1, 1, 2, 0, tzinfo=UTC))
+    back = dt.datetime(2030, 1, 4, 9, 14, tzinfo=UTC)  # down for three nights
+    run = start_scheduled_run(profile.id, now=back)
+    assert run.scheduled_for == dt.datetime(2030, 1, 4, 2, 0, tzinfo=UTC)
+    assert "due at 2030-01-04 02:00" in run.late_reason
+    assert "scheduler or worker was not running" in run.late_reason
+    assert start_scheduled_run(profile.id, now=back + dt.timedelta(minutes=1)) is None
+    assert SyncRun.objects.filter(profile=profile).count() == 1
+
+
+def test_before_its_first_start_or_without_a_schedule_a_trigger_does_nothing():
+    profile = scheduled()
+    assert start_scheduled_run(profile.id, now=dt.datetime(2029, 12, 31, tzinfo=UTC)) is None
+    assert start_scheduled_run(987654) is None
+    assert not SyncRun.objects.exists()
+
+
+def test_a_due_run_waits_while_another_runs_then_goes_first_in_line(monkeypatch):
+    profile = scheduled()
+    busy = SyncRun.objects.create(kind="FullSync", relationship=profile.relationship,
+                                  direction="upload", status="running",
+                                  started_at=dt.datetime(2030, 1, 1, 10, 0, tzinfo=UTC))
+    due = start_scheduled_run(profile.id, now=dt.datetime(2030, 1, 1, 10, 5, 2, tzinfo=UTC))
+    assert runs.claim(due.id, "second-worker") is None  # another worker takes the trigger
+    due.refresh_from_db()
+    assert (due.status, due.phase) == ("queued", f"Waiting for profile sync #{busy.id} to "
+                                                 "finish")
+    with pytest.raises(runs.SyncAlreadyRunning), runs.exclusive():  # "Sync now" is refused
+        runs.refuse_if_running()
+
+    # Twenty minutes later the busy run ends (the clock is today's: move the runs back).
+    ended = timezone.now() - dt.timedelta(seconds=5)
+    SyncRun.objects.filter(id=busy.id).update(status="success", ended_at=ended)
+    SyncRun.objects.filter(id=due.id).update(scheduled_for=ended - dt.timedelta(minutes=20))
+    sent = []
+    monkeypatch.setattr(runs, "_send", sent.append)  # what the worker would be handed
+    assert runs.dispatch_next() == due.id
+    assert sent == [due.id]
+    claimed = runs.claim(due.id, "second-worker")
+    assert (claimed.status, claimed.claimed_by) == ("running", "second-worker")
+    assert f"waited for profile sync #{busy.id} to finish" in claimed.late_reason
+
+
+def test_an_older_queued_run_goes_before_a_newer_one(monkeypatch):
+    profile = scheduled()
+    older = SyncRun.objects.create(kind="FullSync", relationship=profile.relationship,
+                                   direction="upload", status="queued")
+    newer = SyncRun.objects.create(kind="FullSync", relationship=profile.relationship,
+                                   direction="upload", status="queued")
+    sent = []
+    monkeypatch.setattr(runs, "_send", sent.append)
+    assert runs.claim(newer.id) is None
+    assert sent == [older.id]
+    assert runs.claim(older.id).status == "running"
+
+
+@pytest.mark.django_db(transaction=True)  # a run's end is written outside any transaction
+def test_a_restarted_worker_closes_only_its_own_interrupted_runs():
+    relationship = a_relationship(staged=True)
+    mine = SyncRun.objects.create(kind="FullSync", relationship=relationship,
+                                  direction="upload", status="running", claimed_by="w1@host")
+    theirs = SyncRun.objects.create(kind="FullSync", relationship=relationship,
+                                    direction="upload", status="running",
+                                    claimed_by="w2@host")
+    assert runs.close_interrupted("w1@host") == 1
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.status, theirs.status) == ("failed", "running")
