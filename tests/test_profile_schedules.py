@@ -264,3 +264,53 @@ def test_a_restarted_worker_closes_only_its_own_interrupted_runs():
     mine.refresh_from_db()
     theirs.refresh_from_db()
     assert (mine.status, theirs.status) == ("failed", "running")
+
+
+# -- the command line ----------------------------------------------------------------------
+
+def esync(capsys, *arguments: str) -> tuple[int, str, str]:
+    from esync_site.cli import main
+
+    code = main(list(arguments))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_profile_add_edit_list_and_delete_with_schedules_from_the_command_line(capsys):
+    import json
+
+    relationship = a_relationship(staged=True)
+    code, out, _ = esync(capsys, "profile", "add", str(relationship.id), "--name", "Monthly",
+                         "--items", "database", "--direction", "upload", "--schedule",
+                         "monthly", "--start", "2030-01-31T02:00")
+    assert code == 0, out
+    assert "Monthly on day 31 at 02:00 UTC from 2030-01-31 (not in months without that day)" \
+        in out
+    assert entry_of(Profile.objects.get(name="Monthly")).crontab.day_of_month == "31"
+
+    code, out, err = esync(capsys, "profile", "add", str(relationship.id), "--name", "Clash",
+                           "--items", "database", "--direction", "upload", "--schedule",
+                           "weekly", "--start", "2030-01-01T02:00")
+    assert code == 3 and "The profile 'Monthly'" in err and "same minute" in err
+    assert not Profile.objects.filter(name="Clash").exists()
+
+    code, out, _ = esync(capsys, "profile", "edit", "Monthly", "--schedule", "weekly",
+                         "--start", "2030-01-01T02:00")  # a Tuesday: its weekday by default
+    assert code == 0 and "Weekly on Tuesday at 02:00 UTC" in out
+    code, out, _ = esync(capsys, "profile", "edit", "Monthly", "--weekday", "4")
+    assert code == 0 and "Weekly on Friday at 02:00 UTC" in out
+
+    code, out, _ = esync(capsys, "profile", "list", "--json")
+    [listed] = json.loads(out)
+    assert (listed["schedule"], listed["schedule_weekday"], listed["schedule_in_words"]) == (
+        "weekly", 4, "Weekly on Friday at 02:00 UTC from 2030-01-01")
+
+    code, out, err = esync(capsys, "profile", "edit", "Monthly", "--start", "next tuesday")
+    assert code == 3 and "is not a date and time" in err
+
+    code, out, _ = esync(capsys, "profile", "edit", "Monthly", "--schedule", "none")
+    assert code == 0 and "schedule: Never" in out
+    assert not PeriodicTask.objects.filter(task="esync.run_scheduled_profile").exists()
+
+    code, out, _ = esync(capsys, "profile", "delete", "Monthly", "--yes")
+    assert code == 0 and not Profile.objects.exists()

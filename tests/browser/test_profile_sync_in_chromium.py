@@ -69,7 +69,9 @@ def test_edit_on_staging_and_sign_up_on_production_previewed_synced_and_a_confli
         page.locator("tr", has_text="Both ways").locator("button:text('Sync')").click()
         page.wait_for_selector("#run-phase:text('Synchronization is Complete')", timeout=60000)
         page.click("text=Synchronization")
-        page.locator("tr", has_text="Both ways").locator("a:text('Success')").click()
+        row = page.locator("tr", has_text="Both ways")
+        assert row.locator("td.result").inner_text().strip() == "✓ Success"
+        row.locator("a.log-icon").click()
         assert "Applied:3 Skipped:0 Total:3" in page.inner_text("dl.properties")
         assert run_python(production, TITLE_OF.format(id=content_id)) == "Edited on staging"
 
