@@ -314,3 +314,48 @@ def test_profile_add_edit_list_and_delete_with_schedules_from_the_command_line(c
 
     code, out, _ = esync(capsys, "profile", "delete", "Monthly", "--yes")
     assert code == 0 and not Profile.objects.exists()
+
+
+# -- beat's entries follow the rules ---------------------------------------------------------
+
+def fired_by_beat(profile: Profile, since: dt.datetime, until: dt.datetime) -> list[dt.datetime]:
+    """When beat would send the profile's entry between `since` and `until`: its schedule
+    asked as beat asks it (is_due from the last send, then sleep as long as it says)."""
+    entry = entry_of(profile)
+    schedule = entry.schedule
+    clock = [since]
+    schedule.nowfun = schedule.nowfunc = lambda: clock[0].astimezone(schedule.tz)
+    last, fired = since - dt.timedelta(seconds=1), []  # as if it had just sent the one before
+    while clock[0] < until:
+        due, wait = schedule.is_due(last)
+        if due:
+            fired.append(clock[0].replace(microsecond=0))
+            last = clock[0]
+        clock[0] += dt.timedelta(seconds=max(1.0, min(wait, 300.0)))
+    return fired
+
+
+@pytest.mark.parametrize("kind, start, options, since, until", [
+    ("daily", dt.datetime(2026, 3, 1, 2, 30), {}, (2026, 3, 27), (2026, 3, 31)),
+    ("daily", dt.datetime(2026, 10, 1, 2, 30), {}, (2026, 10, 23), (2026, 10, 28)),
+    ("hourly", dt.datetime(2026, 3, 1, 0, 15), {}, (2026, 3, 28, 22), (2026, 3, 29, 4)),
+    ("hourly", dt.datetime(2026, 10, 1, 0, 15), {}, (2026, 10, 24, 22), (2026, 10, 25, 4)),
+    ("weekly", dt.datetime(2026, 3, 1, 2, 30), {"schedule_weekday": 6}, (2026, 3, 20),
+     (2026, 4, 10)),
+    ("monthly", dt.datetime(2026, 1, 31, 6, 0), {"schedule_day": 31}, (2026, 1, 2),
+     (2026, 8, 2)),
+])
+def test_beat_sends_a_schedule_exactly_at_the_starts_its_rules_give_across_clock_changes(
+        paris, kind, start, options, since, until):
+    from profiles import schedules
+
+    since = dt.datetime(*since, tzinfo=UTC)
+    until = dt.datetime(*until, tzinfo=UTC)
+    profile = save_profile(a_relationship(), {**VALID, "schedule": kind,
+                                              "schedule_start": start, **options})
+    expected = [at for at in schedules.next_starts(profile.schedule_rule, since, 400)
+                if at < until]
+    # Beat fires within its tick of the start; compare to the minute.
+    fired = [at.replace(second=0) for at in fired_by_beat(profile, since, until)]
+    assert fired == expected
+    assert len(expected) >= 3
