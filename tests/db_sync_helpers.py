@@ -31,11 +31,17 @@ class StagedPair:
 
 
 @contextmanager
-def staged_pair(real_instances, scratch, backend: str = "sqlite") -> Iterator[StagedPair]:
+def staged_pair(real_instances, scratch, backend: str = "sqlite",
+                staging_broker: str = "") -> Iterator[StagedPair]:
     """Staging and production paired, staging's site copied up; staging's worker and
-    production's sync service running for the duration."""
+    production's sync service running for the duration. `staging_broker`: a broker URL for
+    staging (its esync.toml broker_url) instead of the embedded one."""
     staging = real_instances("staging", backend=backend)
     production = real_instances("production", backend=backend)
+    if staging_broker:
+        config = staging.home / "esync.toml"
+        config.write_text(config.read_text().replace(
+            'broker_url = ""', f'broker_url = "{staging_broker}"'))
     seed(staging)
     trust_both_ways(staging, production, scratch)
     with ExitStack() as stack:

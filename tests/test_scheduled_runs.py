@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -60,9 +61,16 @@ def add_scheduled(pair, name: str, *schedule: str) -> None:
                        "--items", "database", "--direction", "upload", *schedule)
 
 
+@pytest.mark.parametrize("broker", ["embedded", "redis"])
 def test_a_one_time_schedule_runs_by_itself_exactly_once_and_its_log_names_the_scheduler(
-        real_instances, tmp_path):
-    with staged_pair(real_instances, tmp_path) as pair:
+        real_instances, tmp_path, broker):
+    url = ""
+    if broker == "redis":
+        from tests.services import REDIS_URL, require_redis
+
+        require_redis()
+        url = f"{REDIS_URL}/{random.randint(1, 15)}"
+    with staged_pair(real_instances, tmp_path, staging_broker=url) as pair:
         add_scheduled(pair, "Soon", "--schedule", "once", "--start", soon(8))
         listed = json.loads(pair.staging.esync("profile", "list", "--json").stdout)
         assert [p["schedule_in_words"].startswith("Once on") for p in listed
