@@ -38,6 +38,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from contextlib import suppress
 from pathlib import Path
 
 from initialsync import BUILD, ESYNC, clean_up, create_pair, esync, serve_pair
@@ -157,7 +158,16 @@ def main() -> None:
               "profiles.beat_entries.save_entry), as the product refuses two schedules in one "
               "minute: this stands for every missed start falling due at once when an "
               "instance comes back")
-        report(source, root, start, start_text, args)
+        report(source, root, processes, start, start_text, args)
+    except KeyboardInterrupt:
+        # A terminal's Ctrl-C reached the instances' processes too: let them stop on it
+        # before clean_up signals them again (a second SIGINT during the sync service's
+        # shutdown can leave it hanging until killed).
+        deadline = time.monotonic() + 3
+        for process in processes:
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        raise
     finally:
         if args.keep:
             stop(processes)
@@ -166,8 +176,8 @@ def main() -> None:
             clean_up(processes, scratch, args.postgres, root)
 
 
-def report(source: Path, root: Path, start: dt.datetime, start_text: str,
-           args: argparse.Namespace) -> None:
+def report(source: Path, root: Path, processes: list[subprocess.Popen], start: dt.datetime,
+           start_text: str, args: argparse.Namespace) -> None:
     n = args.profiles
     deadline = start.timestamp() + args.timeout
     progress: dict = {"statuses": {}, "profiles_done": 0}
@@ -177,6 +187,11 @@ def report(source: Path, root: Path, start: dt.datetime, start_text: str,
             print(f"timed out {args.timeout:g} s after the start")
             break
         time.sleep(max(0.0, min(10.0, deadline - now)))
+        exited = [p for p in processes if p.poll() is not None]
+        if exited:
+            print("stopped waiting: exited: " + ", ".join(
+                f"{' '.join(p.args[1:])} (code {p.returncode})" for p in exited))
+            break
         progress = python(source, PROGRESS, START=start_text)
         statuses = progress["statuses"]
         print(f"{time.time() - start.timestamp():+7.0f} s  runs done "

@@ -12,12 +12,19 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 
 import pytest
 
-from tests.db_sync_helpers import run_python, staged_pair
+from tests.db_sync_helpers import (
+    EDIT_CONTENT,
+    FIRST_CONTENT,
+    TITLE_OF,
+    run_python,
+    staged_pair,
+)
 from tests.real_instances import ESYNC, child_environment
 
 pytestmark = pytest.mark.slow
@@ -94,32 +101,37 @@ def test_a_schedule_due_while_a_run_is_busy_starts_when_it_ends_on_either_of_two
             env=child_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             pair.add_profile("Long", "upload")
-            sync_service = pair.production_sync_service
-            os.kill(sync_service.pid, signal.SIGSTOP)  # production stops answering: "Long" hangs
+            content_id = run_python(pair.staging, FIRST_CONTENT)
+            run_python(pair.staging, EDIT_CONTENT.format(id=content_id, title="Busy"))
+            # Production's database is busy (another writer holds it): "Long" waits there to
+            # apply its change, up to the database's 30 s busy timeout.
+            writer = sqlite3.connect(pair.production.home / "esync.sqlite3",
+                                     isolation_level=None)
+            writer.execute("BEGIN IMMEDIATE")
             try:
                 pair.staging.esync("sync", "Long")
                 wait_until(lambda: [r["status"] for r in runs_of(pair.staging, "Long")]
-                           == ["running"], 30, "the long run to start")
-                add_scheduled(pair, "Due", "--schedule", "once", "--start", soon(4))
-                wait_until(lambda: runs_of(pair.staging, "Due"), 30,
+                           == ["running"], 20, "the long run to start")
+                add_scheduled(pair, "Due", "--schedule", "once", "--start", soon(5))
+                wait_until(lambda: runs_of(pair.staging, "Due"), 15,
                            "the scheduled run to be queued")
-                # While "Long" runs (production silent, its calls time out and retry), two
-                # workers and a due run: the due one waits.
-                seen_waiting = 0
-                while (long_run := runs_of(pair.staging, "Long")[0])["status"] == "running":
-                    due = runs_of(pair.staging, "Due")
-                    assert [r["status"] for r in due] == ["queued"], (long_run, due)
-                    seen_waiting += 1
+                # Two workers, one run running and one due: the due one waits.
+                for _ in range(4):
+                    long_run, due = runs_of(pair.staging, "Long")[0], runs_of(pair.staging, "Due")
+                    assert long_run["status"] == "running", long_run
+                    assert [r["status"] for r in due] == ["queued"], due
                     time.sleep(0.5)
-                assert seen_waiting, "the long run ended before the scheduled one was due"
             finally:
-                os.kill(sync_service.pid, signal.SIGCONT)
+                writer.execute("ROLLBACK")
+                writer.close()
             wait_until(lambda: finished(runs_of(pair.staging, "Due")), 120,
                        "the scheduled run after the long one")
             long_run = runs_of(pair.staging, "Long")[0]
             due = runs_of(pair.staging, "Due")
+            assert long_run["status"] == "success", long_run
             assert len(due) == 1 and due[0]["status"] == "success", due
             assert due[0]["started"] >= long_run["ended"], (long_run, due)
+            assert run_python(pair.production, TITLE_OF.format(id=content_id)) == "Busy"
         finally:
             second_worker.terminate()
             second_worker.wait(timeout=30)
