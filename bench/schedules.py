@@ -15,15 +15,16 @@ profiles are created directly with the ORM and each gets its beat entry from
 profiles.beat_entries.save_entry: this stands for every missed start falling due at once when
 an instance comes back (beat sends each missed start once), which is when it happens for real.
 
-Waits (up to --timeout seconds, progress every 10 s) until every profile has a finished run,
-then prints: the runs that ran, the profiles that ran twice or more (must be 0), runs still
-queued or running, runs overlapping in time (must be 0), runs per worker (claimed_by), their
-statuses, the time to drain (the last run's end minus the common start) beside the sum of the
-runs' own times (end minus start of each) and their ratio (the queue's overhead), the first
-run's delay after the start, and the gaps between one run's end and the next one's start.
-Also counts, in the processes' output, beat's sends, the triggers and hand-overs the workers
-received, and lines with errors. Everything lives in a temporary folder (and scratch
-databases), stopped and removed after, also on Ctrl-C, unless --keep.
+Waits until every profile has a finished run (at most --timeout seconds after the start;
+less if one of the instances' processes exits), with progress every 10 s, then prints: the
+runs that ran, the profiles that ran twice or more (must be 0), runs still queued or running,
+runs overlapping in time (must be 0), runs per worker (claimed_by), their statuses, the time
+to drain (the last run's end minus the common start) beside the sum of the runs' own times
+(end minus start of each) and their ratio (the queue's overhead), the first run's delay after
+the start, and the gaps between one run's end and the next one's start. Also counts, in the
+processes' output, beat's sends, the triggers and hand-overs the workers received, and lines
+with errors. Everything lives in a temporary folder (and scratch databases), stopped and
+removed after, also on Ctrl-C, unless --keep.
 """
 
 from __future__ import annotations
@@ -180,7 +181,6 @@ def report(source: Path, root: Path, processes: list[subprocess.Popen], start: d
            start_text: str, args: argparse.Namespace) -> None:
     n = args.profiles
     deadline = start.timestamp() + args.timeout
-    progress: dict = {"statuses": {}, "profiles_done": 0}
     while True:
         now = time.time()
         if now >= deadline:
@@ -280,9 +280,10 @@ def report(source: Path, root: Path, processes: list[subprocess.Popen], start: d
 
     for what, items in (("ran twice or more", twice), ("without a finished run", never)):
         for profile in items[:10]:
-            print(f"  profile {profile} {what}: " + "; ".join(
+            print(f"  profile {profile} {what}: " + ("; ".join(
                 f"#{r['id']} {r['status']} {r['worker']} {r['started']}..{r['ended']} "
-                f"{r['phase']!r} {r['message']!r}" for r in runs if r["profile"] == profile))
+                f"{r['phase']!r} {r['message']!r}" for r in runs if r["profile"] == profile)
+                or "no run"))
     for before, after in overlaps[:10]:
         print(f"  overlap: #{before['id']} ({before['worker']}, {before['started']}.."
               f"{before['ended']}) and #{after['id']} ({after['worker']}, {after['started']}.."

@@ -56,6 +56,7 @@ def workarea_context(request) -> dict:
     held = roles.roles_of(request.user) if hasattr(request, "user") else set()
     return {
         "instance_name": settings.ESYNC.name,
+        "time_zone": settings.ESYNC.time_zone,  # shown beside times on the screens
         "can_administer_sync": bool(held),
         "user_is_administrator": roles.ADMINISTRATORS in held,
     }

@@ -63,6 +63,8 @@ def configurations_screen() -> dict:
         "relationship": r,
         "last_run": r.last_run_id and {
             "id": r.last_run_id, "status": r.last_run_status,
+            "active": r.last_run_status in SyncRun.ACTIVE,
+            "kind_label": kinds.get(r.last_run_kind, r.last_run_kind),
             "label": f"{kinds.get(r.last_run_kind, r.last_run_kind)} #{r.last_run_id}, "
                      f"{STATUS_LABELS.get(r.last_run_status, r.last_run_status)}",
             "icon": STATUS_ICONS.get(r.last_run_status, ("", ""))},

@@ -3,7 +3,6 @@ adding, deleting and running a relationship's profiles."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,8 +24,7 @@ from syncengine.profile_sync import start_profile_sync
 def configurations(request: HttpRequest) -> HttpResponse:
     screen = configurations_screen()
     return render(request, "profiles/configurations.html", {
-        **screen, "time_zone": settings.ESYNC.time_zone,
-        "rows_url": reverse("sync:configurations_state")})
+        **screen, "rows_url": reverse("sync:configurations_state")})
 
 
 @sync_admin_required
