@@ -63,7 +63,8 @@ def test_all_runs_newest_first_with_the_manuals_columns(client, sync_admin, hist
     page = client.get(reverse("sync:logs")).content.decode()
     for column in ("Log Id", "Type", "Direction", "Start Time", "End Time", "User", "Applied",
                    "Skipped", "Total", "Status"):
-        assert f"<th>{column}</th>" in page
+        assert f"<th>{column}</th>" in page or f"<th>{column} (UTC)</th>" in page, column
+    assert "<th>Start Time (UTC)</th>" in page  # the instance's time zone beside its times
     rows = [page.index(f'id="run-{history[k].id}"') for k in ("second", "first", "stage")]
     assert rows == sorted(rows)
     second = page[rows[0]:page.index("</tr>", rows[0])]
