@@ -82,7 +82,7 @@ def profile_states() -> list[dict]:
 
 
 PROFILE_ROW = (
-    '<tr id="profile-{id}" data-profile="{id}" data-status="{status}">'
+    '<tr id="profile-{id}" data-profile="{id}" data-status="{status}" data-run="{run_id}">'
     '<td><a href="{base}profiles/{id}/" title="Edit Synchronization Profile">{name}</a><br>'
     '<span class="note">{summary}</span></td>'
     '<td class="schedule">{schedule}</td>'
@@ -105,7 +105,8 @@ def profile_row_html(row: dict, base: str) -> SafeString:
                          row["icon_text"], row["icon_text"], row["icon"],
                          row["status_label"]) if row["status"] else ""
     return format_html(
-        PROFILE_ROW, id=pid, base=base, status=row["status"], name=row["name"],
+        PROFILE_ROW, id=pid, base=base, status=row["status"], run_id=row["run_id"],
+        name=row["name"],
         summary=row["summary"], schedule=row["schedule"], last_full=row["last_full"],
         result=result, run_url=row["run_url"],
         log=format_html('<a class="log-icon" href="{}profiles/{}/log/" title="Log of this '
@@ -142,6 +143,7 @@ def row_state(profile: Profile, base: str) -> dict:
         "icon": icon,
         "icon_text": alternative,
         "running": status in SyncRun.ACTIVE,
+        "run_id": profile.last_run_id or "",
         "run_url": f"{base}runs/{profile.last_run_id}/" if profile.last_run_id else "",
         "last_run": _when(profile.last_run_ended),
         "last_full": _when(profile.last_full_ended) or "Never",

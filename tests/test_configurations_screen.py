@@ -120,7 +120,7 @@ def test_the_row_states_for_the_screens_script(client, sync_admin):
     assert states == [{
         "id": profile.id, "name": "Db", "summary": "database · Upload", "schedule": "Never",
         "preview": True, "files": False, "status": "running", "status_label": "Running",
-        "icon": "⟳", "icon_text": "Running", "running": True,
+        "icon": "⟳", "icon_text": "Running", "running": True, "run_id": run.id,
         "run_url": reverse("sync:run", args=[run.id]), "last_run": "", "last_full": "Never"}]
 
 

@@ -4,32 +4,37 @@
 (function () {
   const screen = document.getElementById("configurations");
   if (!screen) return;
-  const ICONS = {
-    success: ["✓", "Success"], warning: ["⚠", "Warning: some items were skipped"],
-    failed: ["✗", "Failed"], running: ["⟳", "Running"], queued: ["⧗", "Queued: waiting to start"],
-  };
   const active = (status) => status === "running" || status === "queued";
   const anyActive = () => [...screen.querySelectorAll("tr[data-profile]")]
     .some((row) => active(row.dataset.status));
 
   function update(row, state) {
     row.dataset.status = state.status;
+    row.dataset.run = state.run_id;
     const result = row.querySelector("td.result");
     result.textContent = "";
     if (state.status) {
-      const [glyph, label] = ICONS[state.status] || ["", state.status_label];
       const icon = document.createElement("span");
       icon.className = `status ${state.status}`;
       icon.setAttribute("role", "img");
-      icon.title = label;
-      icon.setAttribute("aria-label", state.status_label);
-      icon.textContent = glyph;
+      icon.title = state.icon_text;
+      icon.setAttribute("aria-label", state.icon_text);
+      icon.textContent = state.icon;
       const text = document.createElement("span");
       text.className = "status-text";
       text.textContent = state.status_label;
       result.append(icon, " ", text);
     }
     row.querySelector("td.last-full").textContent = state.last_full;
+    const actions = row.querySelector("td.actions");
+    if (state.status && !actions.querySelector(".log-icon")) {
+      const log = document.createElement("a");
+      log.className = "log-icon";
+      log.href = `${screen.dataset.base}profiles/${state.id}/log/`;
+      log.title = log.ariaLabel = "Log of this profile's last sync";
+      log.textContent = "📄";
+      actions.prepend(log, " ");
+    }
     const link = row.querySelector(".progress-link");
     link.href = state.run_url;
     link.hidden = !state.running;
@@ -43,7 +48,8 @@
         const { profiles } = await response.json();
         for (const state of profiles) {
           const row = document.getElementById(`profile-${state.id}`);
-          if (row && row.dataset.status !== state.status) update(row, state);
+          if (row && (row.dataset.status !== state.status ||
+                      row.dataset.run !== String(state.run_id))) update(row, state);
           else if (row) row.querySelector("td.last-full").textContent = state.last_full;
         }
       }

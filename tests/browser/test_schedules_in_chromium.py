@@ -1,7 +1,7 @@
 """The manual's "Setting up eSync Profiles" schedule choices and "Running a Sync", as an
 administrator does them in Chromium: a Weekly profile added and read back in words, edited,
 and a profile run now whose row goes running → success on the configurations screen without
-the page reloading."""
+the page reloading; then a One Time start fires by itself while the screen is open."""
 
 import os
 import signal
@@ -10,6 +10,7 @@ import pytest
 
 from tests.browser.test_security_configurator_in_chromium import sign_in
 from tests.db_sync_helpers import staged_pair
+from tests.test_scheduled_runs import soon
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -80,3 +81,18 @@ def test_add_a_weekly_profile_edit_it_and_watch_a_run_now_go_running_then_succes
         assert db_row.locator("td.result").inner_text().strip() == "✓ Success"
         assert db_row.locator("button:text('Sync')").is_visible()
         assert db_row.locator("td.last-full").inner_text() != "Never"
+
+        # A One Time start a few seconds ahead: the run fires by itself while the screen is
+        # open, the row follows it, and its log names the scheduler as the user.
+        row_id = db_row.get_attribute("id")
+        before = db_row.get_attribute("data-run")
+        pair.staging.esync("profile", "edit", "Default DB profile1", "--schedule", "once",
+                           "--start", soon(6))
+        page.wait_for_function(
+            "([id, before]) => { const row = document.getElementById(id);"
+            " return row.dataset.run !== before && row.dataset.status === 'success'; }",
+            arg=[row_id, before], timeout=60000)
+        assert page.evaluate("window.notReloaded") is True
+        db_row.locator("a.log-icon").click()
+        assert "scheduler" in page.inner_text("dl.properties")
+        assert "Scheduled for:" in page.inner_text("dl.properties")
