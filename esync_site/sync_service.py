@@ -9,7 +9,6 @@ on the next connection without a restart.
 from __future__ import annotations
 
 import logging
-import signal
 import time
 
 from cheroot import wsgi
@@ -19,6 +18,7 @@ from django.db import close_old_connections
 
 from certificates.identities import IdentityMissing, identity_for
 from certificates.trust import server_context, trust_version
+from esync_site.web_server import serve_until_stopped, stop_on_first_signal
 from syncengine.peer_auth import SYNC_SERVICE_ENVIRON_KEY
 
 log = logging.getLogger("esync.syncservice")
@@ -80,10 +80,7 @@ def _wait_for_identity() -> None:
 def run_sync_service() -> None:
     config = settings.ESYNC
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt  # safe_start() then stops cleanly (see web_server.py)
-
-    signal.signal(signal.SIGTERM, stop)
+    stop_on_first_signal()
     try:
         _wait_for_identity()
     except KeyboardInterrupt:
@@ -93,4 +90,4 @@ def run_sync_service() -> None:
     server.ssl_adapter = PinnedTrustSSLAdapter()
     log.info("Sync service of %s at https://%s:%s/esync/v1/", config.name, config.sync_host,
              config.sync_port)
-    server.safe_start()
+    serve_until_stopped(server)

@@ -4,11 +4,49 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 
 from cheroot import wsgi
+from cheroot.workers.threadpool import _SHUTDOWNREQUEST, WorkerThread
 from django.conf import settings
 
 log = logging.getLogger("esync.web")
+
+
+def stop_on_first_signal() -> None:
+    """SIGINT or SIGTERM stops a cheroot server once: the first raises KeyboardInterrupt, on
+    which safe_start() stops the server cleanly (calling stop() from the handler would wait on
+    the very loop the handler interrupted); later ones are ignored, or one arriving during
+    that stop would cut it short and leave the server's threads running."""
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def serve_until_stopped(server: wsgi.Server) -> None:
+    """Serve until SIGINT or SIGTERM (see stop_on_first_signal), then stop cleanly.
+
+    A signal that lands while cheroot is still starting makes safe_start()'s stop() a no-op
+    (the server is not "ready" yet), and cheroot's pool adds the worker threads it started to
+    its list only once they are all ready: either way idle non-daemon workers would keep the
+    process alive. So the pool is stopped here too, and any worker thread still alive gets a
+    shutdown request of its own (cheroot's private sentinel, what the pool itself sends)."""
+    try:
+        server.safe_start()
+    except KeyboardInterrupt:
+        server.requests.stop(timeout=5)
+        stray = [t for t in threading.enumerate()
+                 if isinstance(t, WorkerThread) and t.is_alive()]
+        for _ in stray:
+            server.requests._queue.put(_SHUTDOWNREQUEST)
+        for thread in stray:
+            thread.join(timeout=5)
+        log.info("Stopped.")
 
 
 def run_web() -> None:
@@ -18,11 +56,6 @@ def run_web() -> None:
     server = wsgi.Server((config.web_host, config.web_port), application, numthreads=10,
                          server_name=f"esync-{config.name}")
 
-    def stop(signum, frame):
-        # safe_start() stops the server cleanly on KeyboardInterrupt; calling stop() from
-        # the handler instead would wait on the very loop the handler interrupted.
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+    stop_on_first_signal()
     log.info("Workarea of %s at http://%s:%s/", config.name, config.web_host, config.web_port)
-    server.safe_start()
+    serve_until_stopped(server)

@@ -94,3 +94,31 @@ def test_with_redis_as_broker_the_worker_answers_on_its_own_database(real_instan
         replies = staging.python(PING_WORKER)
     assert replies.startswith(broker)
     assert "esync-staging@" in replies and "'ok': 'pong'" in replies
+
+
+@pytest.mark.parametrize("part", ["syncservice", "web"])
+def test_two_interrupts_back_to_back_still_stop_a_server(real_instances, part):
+    # Ctrl-C in a terminal, then a supervisor's own signal: the second must not cut the
+    # first one's clean stop short (cheroot's threads would keep the process alive).
+    import subprocess
+
+    from tests.real_instances import ESYNC, child_environment, wait_for_port
+
+    instance = real_instances("staging")
+    port = instance.web_port
+    if part == "syncservice":
+        instance.esync("certs", "generate")  # the service listens once it has a certificate
+        port = instance.sync_port
+    for _ in range(3):
+        process = subprocess.Popen([*ESYNC, "--home", str(instance.home), part],
+                                   env=child_environment(), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(port)
+            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0  # a requested stop is a clean one
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
