@@ -1,4 +1,5 @@
-"""The worker's entry for every run: claim it, do the kind of sync it is, record how it ended."""
+"""The worker's entry for every run: claim it, do the kind of sync it is, record how it ended,
+then the next queued one."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ EXPECTED_FAILURES = (PeerError, Refusal, table_copy.StreamRejected, ChangeSetRej
 
 
 def execute(run_id: int, worker: str = "") -> None:
-    run = runs.claim(run_id, worker)
-    if run is None:
-        return
+    """A worker's turn: start the oldest queued run (normally `run_id`, unless older ones
+    wait) and, as each ends, the next, while nothing else runs. One task drains the queue
+    without a trip through the broker between runs."""
     try:
-        _run(run)
+        while (run := runs.claim_next(worker)) is not None:
+            _run(run)
     finally:
-        runs.dispatch_next()
+        runs.dispatch_next()  # after a bug cut the loop short, the queue is handed on
 
 
 def _run(run: SyncRun) -> None:

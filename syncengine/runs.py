@@ -1,9 +1,10 @@
 """The run machinery shared by every kind of sync: one at a time, claimed once, progress saved.
 
 One sync runs at a time per instance. "Sync now" while a run is queued or running is refused;
-a scheduled run that falls due meanwhile is queued and waits: whoever finishes a run hands the
-oldest queued run to the worker (`dispatch_next`). Deciding who runs happens under
-`exclusive()`, so two workers can never both start a run.
+a scheduled run that falls due meanwhile is queued and waits. A worker's task starts the oldest
+queued run (`claim_next`), and when it ends starts the next one itself, until none waits;
+`dispatch_next` hands the queue to a worker when nothing runs (a run queued, a worker started).
+Deciding who runs happens under `exclusive()`, so two workers can never both start a run.
 """
 
 from __future__ import annotations
@@ -51,32 +52,25 @@ def refuse_if_running() -> None:
         raise SyncAlreadyRunning(active)
 
 
-def claim(run_id: int, worker: str = "") -> SyncRun | None:
-    """Move a queued run to running, unless another run is running (it stays queued, and
-    whoever finishes hands it over) or an older run waits first (handed over now instead).
-    None if the run is not started by this call."""
-    older = None
+def claim_next(worker: str = "") -> SyncRun | None:
+    """Start the oldest queued run, unless a run is running: then every queued run says it
+    waits for that one, and whoever finishes it starts the next. The started run, or None."""
     with exclusive():
-        run = SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).first()
-        if run is None:
-            return None
         running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).order_by("id").first()
         if running is not None:
-            SyncRun.objects.filter(id=run.id).update(
-                phase=f"Waiting for {running.get_kind_display().lower()} #{running.id} to "
-                      "finish")
+            waiting = (f"Waiting for {running.get_kind_display().lower()} #{running.id} to "
+                       "finish")
+            SyncRun.objects.filter(status=SyncRun.Status.QUEUED).exclude(phase=waiting).update(
+                phase=waiting)
             return None
-        older = SyncRun.objects.filter(status=SyncRun.Status.QUEUED, id__lt=run.id).order_by(
-            "id").first()
-        if older is None:
-            now = timezone.now()
-            SyncRun.objects.filter(id=run.id).update(
-                status=SyncRun.Status.RUNNING, started_at=now, phase="Starting",
-                claimed_by=worker, late_reason=run.late_reason or _waited_for(run, now))
-    if older is not None:
-        _send(older.id)
-        return None
-    return SyncRun.objects.get(id=run_id)
+        run = SyncRun.objects.filter(status=SyncRun.Status.QUEUED).order_by("id").first()
+        if run is None:
+            return None
+        now = timezone.now()
+        SyncRun.objects.filter(id=run.id).update(
+            status=SyncRun.Status.RUNNING, started_at=now, phase="Starting",
+            claimed_by=worker, late_reason=run.late_reason or _waited_for(run, now))
+    return SyncRun.objects.get(id=run.id)
 
 
 LATE_AFTER = 60  # seconds after its scheduled start: a run that starts later says why
@@ -94,7 +88,7 @@ def _waited_for(run: SyncRun, now) -> str:
 
 
 def dispatch_next() -> int | None:
-    """Hand the oldest queued run to the worker if nothing is running; its id, or None."""
+    """Hand the queue to a worker if nothing is running: the oldest queued run's id, or None."""
     if SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists():
         return None
     queued = SyncRun.objects.filter(status=SyncRun.Status.QUEUED).order_by("id").first()

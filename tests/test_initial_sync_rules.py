@@ -111,10 +111,10 @@ def test_deleting_a_relationship_removes_its_profiles_and_keeps_data_and_logs(cl
 
 
 def test_a_run_cut_off_by_a_stopped_worker_is_closed_when_the_worker_starts_again():
-    from syncengine.runs import claim, close_interrupted
+    from syncengine.runs import claim_next, close_interrupted
 
     run = start_initial_sync(relationship("download"))
-    claim(run.id)  # the worker took it... and was killed
+    assert claim_next().id == run.id  # the worker took it... and was killed
     assert close_interrupted() == 1
     from django.conf import settings
 

@@ -219,7 +219,7 @@ def test_a_due_run_waits_while_another_runs_then_goes_first_in_line(monkeypatch)
                                   direction="upload", status="running",
                                   started_at=dt.datetime(2030, 1, 1, 10, 0, tzinfo=UTC))
     due = start_scheduled_run(profile.id, now=dt.datetime(2030, 1, 1, 10, 5, 2, tzinfo=UTC))
-    assert runs.claim(due.id, "second-worker") is None  # another worker takes the trigger
+    assert runs.claim_next("second-worker") is None  # another worker takes the trigger
     due.refresh_from_db()
     assert (due.status, due.phase) == ("queued", f"Waiting for profile sync #{busy.id} to "
                                                  "finish")
@@ -234,22 +234,40 @@ def test_a_due_run_waits_while_another_runs_then_goes_first_in_line(monkeypatch)
     monkeypatch.setattr(runs, "_send", sent.append)  # what the worker would be handed
     assert runs.dispatch_next() == due.id
     assert sent == [due.id]
-    claimed = runs.claim(due.id, "second-worker")
+    claimed = runs.claim_next("second-worker")
     assert (claimed.status, claimed.claimed_by) == ("running", "second-worker")
     assert f"waited for profile sync #{busy.id} to finish" in claimed.late_reason
 
 
-def test_an_older_queued_run_goes_before_a_newer_one(monkeypatch):
+def test_queued_runs_start_oldest_first_one_at_a_time():
     profile = scheduled()
-    older = SyncRun.objects.create(kind="FullSync", relationship=profile.relationship,
-                                   direction="upload", status="queued")
-    newer = SyncRun.objects.create(kind="FullSync", relationship=profile.relationship,
-                                   direction="upload", status="queued")
-    sent = []
-    monkeypatch.setattr(runs, "_send", sent.append)
-    assert runs.claim(newer.id) is None
-    assert sent == [older.id]
-    assert runs.claim(older.id).status == "running"
+    older, newer = (SyncRun.objects.create(kind="FullSync", relationship=profile.relationship,
+                                           direction="upload", status="queued")
+                    for _ in range(2))
+    assert runs.claim_next("w1").id == older.id
+    assert runs.claim_next("w2") is None  # older runs: newer waits, saying for what
+    newer.refresh_from_db()
+    assert (newer.status, newer.phase) == ("queued", f"Waiting for profile sync #{older.id} "
+                                                     "to finish")
+    SyncRun.objects.filter(id=older.id).update(status="success")
+    assert runs.claim_next("w2").id == newer.id
+
+
+def test_one_workers_turn_runs_the_queue_through(monkeypatch):
+    from syncengine import run_dispatch
+
+    profile = scheduled()
+    queued = [SyncRun.objects.create(kind="FullSync", relationship=profile.relationship,
+                                     direction="upload", status="queued") for _ in range(3)]
+    done = []
+
+    def run(run):  # each "sync" ends at once
+        done.append((run.id, run.claimed_by))
+        SyncRun.objects.filter(id=run.id).update(status="success")
+
+    monkeypatch.setattr(run_dispatch, "_run", run)
+    run_dispatch.execute(queued[1].id, worker="w1")
+    assert done == [(r.id, "w1") for r in queued]
 
 
 @pytest.mark.django_db(transaction=True)  # a run's end is written outside any transaction
