@@ -142,3 +142,11 @@ def test_sync_on_a_running_profile_opens_its_progress_instead_of_refusing(client
     response = client.post(reverse("sync:profile_sync", args=[profile.id]))
     assert response["Location"] == reverse("sync:run", args=[run.id])
     assert SyncRun.objects.count() == 1
+
+
+def test_names_are_escaped_in_the_rows(client, sync_admin):
+    client.force_login(sync_admin)
+    a_profile(a_relationship(), '<script>alert("x")</script> & co')
+    page = client.get(reverse("sync:configurations")).content.decode()
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in page
