@@ -73,7 +73,8 @@ def configurations_screen() -> dict:
         "force_available": not force_prerequisites_missing(r, len(relationships)),
         "profiles": [profile_row_html(row_state(p, base), base) for p in r.profiles.all()],
     } for r in relationships]
-    return {"blocks": blocks, "unreviewed_collisions": has_unreviewed(), "base": base}
+    return {"blocks": blocks, "unreviewed_collisions": has_unreviewed(), "base": base,
+            "log_icon": mark_safe(LOG_ICON)}
 
 
 def profile_states() -> list[dict]:
@@ -98,8 +99,12 @@ PROFILE_ROW = (
     '<a href="{base}profiles/{id}/delete/">Delete</a></td></tr>')
 RESULT = ('<span class="status {status}" role="img" title="{icon_text}" aria-label="{icon_text}">'
           '{icon}</span> <span class="status-text">{status_label}</span>')
+# A log icon that needs no emoji font (its text alternative is the link's aria-label).
+LOG_ICON = ('<svg class="doc-icon" aria-hidden="true" viewBox="0 0 12 14" width="12" height="14">'
+            '<path d="M1 .5h7l3 3v10H1z" fill="none" stroke="currentColor"/>'
+            '<path d="M3 6h6M3 8.5h6M3 11h4" stroke="currentColor"/></svg>')
 LOG = ('<a class="log-icon" href="{base}profiles/{id}/log/" title="Log of this profile&#x27;s '
-       'last sync" aria-label="Log of this profile&#x27;s last sync">📄</a> ')
+       'last sync" aria-label="Log of this profile&#x27;s last sync">' + LOG_ICON + '</a> ')
 PREVIEW = '<a href="{base}profiles/{id}/preview/">Preview</a> '
 FILES = ('<a href="{base}profiles/{id}/files/" title="Choose files to send now">'
          'Synchronize files</a> ')

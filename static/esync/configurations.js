@@ -32,7 +32,7 @@
       log.className = "log-icon";
       log.href = `${screen.dataset.base}profiles/${state.id}/log/`;
       log.title = log.ariaLabel = "Log of this profile's last sync";
-      log.textContent = "📄";
+      log.innerHTML = screen.dataset.logIcon; // the server's own SVG markup, no user data
       actions.prepend(log, " ");
     }
     const link = row.querySelector(".progress-link");
