@@ -10,11 +10,13 @@ tick (django-celery-beat bumps PeriodicTasks on every save), so no restart is ne
   matches a 30-day month; Celery runs a wall-clock time the clocks skipped once, later by the
   jump, and a repeated one once).
 
-A crontab entry starts with its "last run" set just before its next start (from now, never a
-start already past: saving a schedule does not run it at once). It does not use the entry's
-start_time: django-celery-beat queues such an entry in beat's heap for the crontab's *second*
-occurrence after start_time while firing at the first, so beat, which only looks at the head
-of its heap, would not send it on time.
+A crontab entry starts with its "last run" set to the start before its next one (from now,
+never a start already past: saving a schedule does not run it at once), or a minute before
+its first start. Not "a minute before the next start": on the day the clocks jump, the next
+start of a skipped time (02:30 → 03:30) comes after that minute by the crontab's reckoning,
+which would skip that day. Nor the entry's start_time: django-celery-beat queues such an
+entry in beat's heap for the crontab's *second* occurrence after start_time while firing at
+the first, so beat, which only looks at the head of its heap, would not send it on time.
 
 Beat only wakes the task; profiles.scheduled_runs decides which start a trigger belongs to
 and runs each start once.
@@ -57,9 +59,28 @@ def save_entry(profile, now: dt.datetime | None = None) -> PeriodicTask | None:
             entry.one_off = True
         else:
             entry.crontab = CrontabSchedule.objects.create(**_crontab_fields(rule))
-            entry.last_run_at = first - dt.timedelta(minutes=1)
+            before = schedules.latest_start(rule, first - dt.timedelta(seconds=1))
+            entry.last_run_at = before or first - dt.timedelta(minutes=1)
         entry.save()
         return entry
+
+
+def rebuild_entries_for_time_zone() -> int:
+    """After the instance's time_zone changed, make the wall-clock entries (daily, weekly,
+    monthly: crontabs in a zone) follow it; returns how many were rebuilt. Hourly and One
+    Time entries hang on instants and stay."""
+    from profiles.models import Profile
+
+    rebuilt = 0
+    for profile in Profile.objects.filter(schedule__in=["daily", "weekly", "monthly"]):
+        entry = PeriodicTask.objects.filter(name=entry_name(profile.id)).select_related(
+            "crontab").first()
+        zone = profile.schedule_rule.zone
+        if entry is not None and entry.crontab is not None and str(
+                entry.crontab.timezone) != zone:
+            save_entry(profile)
+            rebuilt += 1
+    return rebuilt
 
 
 def remove_entry(profile_id: int) -> None:

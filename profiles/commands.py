@@ -10,6 +10,11 @@ import json
 from esync_site.cli import setup_instance
 
 KINDS = ["none", "once", "hourly", "daily", "weekly", "monthly"]
+# A mistake in a profile field, said with the option that sets it.
+OPTION_OF = {"name": "--name", "items": "--items", "filter": "--include/--exclude",
+             "direction": "--direction", "policy": "--policy", "schedule": "--schedule",
+             "schedule_start": "--start", "schedule_weekday": "--weekday",
+             "schedule_day": "--day"}
 
 
 def add_parsers(sub, home_option) -> None:
@@ -103,13 +108,23 @@ def _fields(args: argparse.Namespace, current: dict) -> dict:
     return fields
 
 
+def _save(relationship, fields: dict, profile=None):
+    from esync_site.refusal import Refusal
+    from profiles import services
+
+    try:
+        return services.save_profile(relationship, fields, profile)
+    except services.ProfileInvalid as invalid:
+        raise Refusal("; ".join(f"{OPTION_OF.get(field, field)}: {message}"
+                                for field, message in invalid.errors.items())) from None
+
+
 def add(args: argparse.Namespace) -> int:
     setup_instance(args)
-    from profiles import services
     from relationships.commands import find_relationship
 
     relationship = find_relationship(args.relationship)
-    profile = services.save_profile(relationship, _fields(args, {}))
+    profile = _save(relationship, _fields(args, {}))
     print(f"Profile {profile.id} {profile.name!r} added ({profile.get_direction_display()}; "
           f"schedule: {profile.schedule_in_words}).")
     print(f"Run it now with: esync sync {profile.id} --wait")
@@ -122,7 +137,7 @@ def edit(args: argparse.Namespace) -> int:
 
     profile = services.find_profile(args.profile)
     current = services.fields_of(profile)
-    profile = services.save_profile(profile.relationship, _fields(args, current), profile)
+    profile = _save(profile.relationship, _fields(args, current), profile)
     print(f"Profile {profile.id} {profile.name!r} saved ({profile.get_direction_display()}; "
           f"schedule: {profile.schedule_in_words}).")
     return 0

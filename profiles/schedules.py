@@ -81,7 +81,12 @@ def make(kind: str, start: dt.datetime | None, weekday: int | None = None,
         raise ScheduleInvalid("start", f"A {KIND_LABELS[kind]} schedule needs a start date "
                                        "and time.")
     if start.tzinfo is None:
+        wall_clock = start
         start = start.replace(tzinfo=ZoneInfo(zone))
+        if start.astimezone(UTC).astimezone(ZoneInfo(zone)).replace(tzinfo=None) != wall_clock:
+            raise ScheduleInvalid("start", f"{wall_clock:%Y-%m-%d %H:%M} does not exist in "
+                                           f"{zone}: the clocks jump past it that day. Choose "
+                                           "another time.")
     # A one-time start may name its second (scripts do); recurring ones start on the minute.
     start = start.replace(microsecond=0) if kind == "once" else start.replace(second=0,
                                                                               microsecond=0)

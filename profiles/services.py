@@ -16,6 +16,7 @@ from django.utils import timezone
 from esync_site.refusal import Refusal
 from profiles import beat_entries, schedules
 from profiles.models import Profile
+from syncengine import runs
 from syncengine.file_rules import FilterRefused, parse_extensions
 
 FIELDS = ("name", "items", "filter_mode", "filter_extensions", "direction", "policy",
@@ -85,9 +86,12 @@ def _schedule_errors(fields: dict, profile: Profile | None, now: dt.datetime) ->
         return {f"schedule_{error.field}" if error.field != "schedule" else "schedule":
                 str(error)}
     if rule.kind == "once" and rule.first_start < now:
+        if profile is not None and profile.schedule == "once" and \
+                profile.schedule_rule.first_start == rule.first_start:
+            return {}  # a One Time start that has passed, kept as it was: nothing to check
         return {"schedule_start": "This time has passed: a One Time schedule needs a start in "
                                   "the future."}
-    clash = same_minute_profile(rule, profile)
+    clash = same_minute_profile(rule, profile, now)
     if clash is not None:
         return {"schedule": (
             f"The profile {clash.name!r} ({clash.schedule_in_words}) would start in the same "
@@ -95,11 +99,16 @@ def _schedule_errors(fields: dict, profile: Profile | None, now: dt.datetime) ->
     return {}
 
 
-def same_minute_profile(rule: schedules.Schedule, profile: Profile | None) -> Profile | None:
-    """Another scheduled profile on this instance that would ever start in the same minute."""
+def same_minute_profile(rule: schedules.Schedule, profile: Profile | None,
+                        now: dt.datetime) -> Profile | None:
+    """Another scheduled profile on this instance that would ever start in the same minute
+    (a One Time start already past will not start again)."""
     others = Profile.objects.exclude(schedule="none").exclude(id=getattr(profile, "id", None))
     for other in others.order_by("id"):
-        if schedules.share_a_minute(rule, other.schedule_rule):
+        other_rule = other.schedule_rule
+        if other_rule.kind == "once" and other_rule.first_start < now:
+            continue
+        if schedules.share_a_minute(rule, other_rule):
             return other
     return None
 
@@ -108,17 +117,24 @@ def save_profile(relationship, fields: dict, profile: Profile | None = None) -> 
     """Add a profile (or, given `profile`, change it) and its beat entry; ProfileInvalid and
     nothing changed if the fields do not hold together."""
     fields = {**DEFAULTS, **(fields_of(profile) if profile else {}), **fields}
-    errors = validate(relationship, fields, profile)
-    if errors:
-        raise ProfileInvalid(errors)
-    rule = schedules.make(fields["schedule"], fields["schedule_start"],
-                          fields["schedule_weekday"], fields["schedule_day"],
-                          settings.ESYNC.time_zone)
-    values = {**{name: fields[name] for name in FIELDS}, "name": fields["name"].strip(),
-              "filter_extensions": fields["filter_extensions"]
-              if fields["filter_mode"] != "none" else "",
-              "schedule_start": rule.start, "schedule_weekday": rule.weekday,
-              "schedule_day": rule.day}
+    # Checked and saved under the run lock: two administrators saving schedules at once
+    # cannot both take the same minute.
+    with runs.exclusive():
+        errors = validate(relationship, fields, profile)
+        if errors:
+            raise ProfileInvalid(errors)
+        rule = schedules.make(fields["schedule"], fields["schedule_start"],
+                              fields["schedule_weekday"], fields["schedule_day"],
+                              settings.ESYNC.time_zone)
+        values = {**{name: fields[name] for name in FIELDS}, "name": fields["name"].strip(),
+                  "filter_extensions": fields["filter_extensions"]
+                  if fields["filter_mode"] != "none" else "",
+                  "schedule_start": rule.start, "schedule_weekday": rule.weekday,
+                  "schedule_day": rule.day}
+        return _save(relationship, profile, values)
+
+
+def _save(relationship, profile: Profile | None, values: dict) -> Profile:
     with transaction.atomic():
         if profile is None:
             profile = Profile.objects.create(relationship=relationship, **values)

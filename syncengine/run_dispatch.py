@@ -21,7 +21,8 @@ def execute(run_id: int, worker: str = "") -> None:
     wait) and, as each ends, the next, while nothing else runs. One task drains the queue
     without a trip through the broker between runs."""
     try:
-        while (run := runs.claim_next(worker)) is not None:
+        claimer = runs.worker_identity(worker)
+        while (run := runs.claim_next(claimer)) is not None:
             _run(run)
     finally:
         runs.dispatch_next()  # after a bug cut the loop short, the queue is handed on

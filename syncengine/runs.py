@@ -156,14 +156,37 @@ def finish(run: SyncRun, status: str, message: str = "", **fields) -> None:
         _progress_file(run.id).unlink(missing_ok=True)
 
 
+def worker_identity(node: str) -> str:
+    """What a run records as its claimer: the Celery node name and this process, so a worker
+    that restarts under the same name can tell its dead predecessor's runs from live ones."""
+    return f"{node}#{os.getpid()}"
+
+
+def _claimer_gone(claimed_by: str, host: str) -> bool:
+    """Whether the worker process that claimed a run, on `host`, is no longer alive."""
+    node, _, pid = claimed_by.rpartition("#")
+    if not claimed_by or not pid.isdigit():
+        return True  # claimed before claimers were recorded
+    if node.rpartition("@")[2] != host:
+        return False  # another machine's worker: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def close_interrupted(worker: str | None = None) -> int:
     """Mark runs left running by a stopped worker as failed; returns how many. With `worker`
-    (a starting worker's node name), only the runs that worker had claimed: another worker's
-    runs are still going."""
-    interrupted = SyncRun.objects.filter(status=SyncRun.Status.RUNNING)
+    (a starting worker's node name, NAME@HOST), only the runs whose worker process on this
+    host is gone — whatever its name: a worker that died for good must not hold the queue —
+    and never a live worker's."""
+    interrupted = list(SyncRun.objects.filter(status=SyncRun.Status.RUNNING))
     if worker is not None:
-        interrupted = interrupted.filter(claimed_by__in=[worker, ""])
-    interrupted = list(interrupted)
+        host = worker.rpartition("@")[2]
+        interrupted = [run for run in interrupted if _claimer_gone(run.claimed_by, host)]
     for run in interrupted:
         finish(run, SyncRun.Status.FAILED,
                message="Interrupted: the worker stopped while this run was going on; "

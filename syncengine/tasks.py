@@ -1,6 +1,6 @@
 """Celery tasks: each takes a run id and calls one service; a run is claimed once."""
 
-from celery.signals import worker_ready
+from celery.signals import beat_init, worker_ready
 
 from esync_site.celery import app
 
@@ -29,3 +29,12 @@ def close_interrupted_runs(sender=None, **kwargs) -> None:
 
     close_interrupted(getattr(sender, "hostname", None))
     dispatch_next()
+
+
+@beat_init.connect
+def follow_the_time_zone(**kwargs) -> None:
+    """Beat starting: if esync.toml's time_zone changed, the profiles' wall-clock entries
+    follow it before beat reads them."""
+    from profiles.beat_entries import rebuild_entries_for_time_zone
+
+    rebuild_entries_for_time_zone()

@@ -166,8 +166,9 @@ def test_a_saved_schedule_does_not_fire_for_a_start_already_past():
     entry = entry_of(profile)
     now = timezone.now()
     assert entry.start_time is None
-    assert now < entry.last_run_at + dt.timedelta(minutes=1) <= now + dt.timedelta(hours=1)
-    assert entry.last_run_at.minute == 16
+    # Its "last run" is the start just past: the crontab's next is the coming :17.
+    assert entry.last_run_at <= now < entry.last_run_at + dt.timedelta(hours=1)
+    assert entry.last_run_at.minute == 17
 
 
 # -- the scheduled run ---------------------------------------------------------------------
@@ -267,21 +268,32 @@ def test_one_workers_turn_runs_the_queue_through(monkeypatch):
 
     monkeypatch.setattr(run_dispatch, "_run", run)
     run_dispatch.execute(queued[1].id, worker="w1")
-    assert done == [(r.id, "w1") for r in queued]
+    assert [run_id for run_id, _ in done] == [r.id for r in queued]
+    assert {claimer.partition("#")[0] for _, claimer in done} == {"w1"}
 
 
 @pytest.mark.django_db(transaction=True)  # a run's end is written outside any transaction
-def test_a_restarted_worker_closes_only_its_own_interrupted_runs():
+def test_a_starting_worker_closes_the_runs_of_dead_workers_and_never_a_live_ones():
+    import os
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a worker process that has exited
     relationship = a_relationship(staged=True)
-    mine = SyncRun.objects.create(kind="FullSync", relationship=relationship,
-                                  direction="upload", status="running", claimed_by="w1@host")
-    theirs = SyncRun.objects.create(kind="FullSync", relationship=relationship,
-                                    direction="upload", status="running",
-                                    claimed_by="w2@host")
-    assert runs.close_interrupted("w1@host") == 1
-    mine.refresh_from_db()
-    theirs.refresh_from_db()
-    assert (mine.status, theirs.status) == ("failed", "running")
+
+    def running(claimed_by: str) -> SyncRun:
+        return SyncRun.objects.create(kind="FullSync", relationship=relationship,
+                                      direction="upload", status="running",
+                                      claimed_by=claimed_by)
+
+    mine_before = running(f"esync-staging@host#{gone.pid}")      # its own, before a restart
+    other_dead = running(f"esync-staging-second@host#{gone.pid}")  # a worker gone for good
+    same_name_alive = running(f"esync-staging@host#{os.getpid()}")  # a namesake still running
+    elsewhere = running(f"esync-staging@other-host#{gone.pid}")   # another machine's
+    assert runs.close_interrupted("esync-staging@host") == 2
+    statuses = {r.id: r.status for r in SyncRun.objects.all()}
+    assert statuses == {mine_before.id: "failed", other_dead.id: "failed",
+                        same_name_alive.id: "running", elsewhere.id: "running"}
 
 
 # -- the command line ----------------------------------------------------------------------
@@ -337,13 +349,17 @@ def test_profile_add_edit_list_and_delete_with_schedules_from_the_command_line(c
 # -- beat's entries follow the rules ---------------------------------------------------------
 
 def fired_by_beat(profile: Profile, since: dt.datetime, until: dt.datetime) -> list[dt.datetime]:
-    """When beat would send the profile's entry between `since` and `until`: its schedule
-    asked as beat asks it (is_due from the last send, then sleep as long as it says)."""
+    """When beat would send the profile's entry between `since` and `until`, the entry saved
+    at `since`: its schedule asked as beat asks it (is_due from the entry's last run, then
+    sleep as long as it says)."""
+    from profiles.beat_entries import save_entry
+
+    save_entry(profile, now=since)
     entry = entry_of(profile)
     schedule = entry.schedule
     clock = [since]
     schedule.nowfun = schedule.nowfunc = lambda: clock[0].astimezone(schedule.tz)
-    last, fired = since - dt.timedelta(seconds=1), []  # as if it had just sent the one before
+    last, fired = entry.last_run_at, []
     while clock[0] < until:
         due, wait = schedule.is_due(last)
         if due:
@@ -355,6 +371,8 @@ def fired_by_beat(profile: Profile, since: dt.datetime, until: dt.datetime) -> l
 
 @pytest.mark.parametrize("kind, start, options, since, until", [
     ("daily", dt.datetime(2026, 3, 1, 2, 30), {}, (2026, 3, 27), (2026, 3, 31)),
+    # saved the evening before the clocks jump: the skipped 02:30 still runs, at 03:30
+    ("daily", dt.datetime(2026, 3, 1, 2, 30), {}, (2026, 3, 28, 20), (2026, 4, 1)),
     ("daily", dt.datetime(2026, 10, 1, 2, 30), {}, (2026, 10, 23), (2026, 10, 28)),
     ("hourly", dt.datetime(2026, 3, 1, 0, 15), {}, (2026, 3, 28, 22), (2026, 3, 29, 4)),
     ("hourly", dt.datetime(2026, 10, 1, 0, 15), {}, (2026, 10, 24, 22), (2026, 10, 25, 4)),
@@ -377,3 +395,57 @@ def test_beat_sends_a_schedule_exactly_at_the_starts_its_rules_give_across_clock
     fired = [at.replace(second=0) for at in fired_by_beat(profile, since, until)]
     assert fired == expected
     assert len(expected) >= 3
+
+
+def test_a_schedule_reads_back_from_the_database_as_it_was_typed(paris):
+    profile = save_profile(a_relationship(), {
+        **VALID, "schedule": "daily", "schedule_start": dt.datetime(2026, 3, 28, 2, 30)})
+    profile = Profile.objects.get(id=profile.id)
+    assert profile.schedule_in_words == "Daily at 02:30 Europe/Paris from 2026-03-28"
+    crontab = entry_of(profile).crontab
+    assert (crontab.hour, crontab.minute) == ("2", "30")
+    with pytest.raises(ProfileInvalid) as refused:  # a time the clocks skip
+        save_profile(profile.relationship, {"schedule_start": dt.datetime(2026, 3, 29, 2, 30)},
+                     profile)
+    assert "does not exist in Europe/Paris" in refused.value.errors["schedule_start"]
+
+
+def test_after_its_one_time_start_has_passed_a_profile_can_still_be_edited(monkeypatch):
+    from profiles import services
+
+    profile = save_profile(a_relationship(), {
+        **VALID, "schedule": "once", "schedule_start": dt.datetime(2030, 1, 1, 10, 0)})
+    later = dt.datetime(2030, 1, 2, tzinfo=UTC)
+    monkeypatch.setattr(services.timezone, "now", lambda: later)
+    from profiles import beat_entries
+
+    monkeypatch.setattr(beat_entries.timezone, "now", lambda: later)
+    save_profile(profile.relationship, {"direction": "download"}, profile)  # start kept: fine
+    profile.refresh_from_db()
+    assert (profile.direction, profile.schedule) == ("download", "once")
+    assert not PeriodicTask.objects.filter(name=entry_name(profile.id)).exists()  # it fired
+    # ...its minute is free again for others; a new past start is still refused.
+    save_profile(profile.relationship, {**VALID, "name": "Ten daily", "schedule": "daily",
+                                        "schedule_start": dt.datetime(2030, 1, 5, 10, 0)})
+    with pytest.raises(ProfileInvalid) as refused:
+        save_profile(profile.relationship,
+                     {"schedule_start": dt.datetime(2030, 1, 1, 11, 0)}, profile)
+    assert "This time has passed" in refused.value.errors["schedule_start"]
+
+
+def test_when_the_time_zone_changes_beat_entries_follow_it_at_beats_start(settings):
+    from profiles.beat_entries import rebuild_entries_for_time_zone
+
+    daily = save_profile(a_relationship(), {
+        **VALID, "schedule": "daily", "schedule_start": dt.datetime(2030, 1, 1, 2, 0)})
+    hourly = save_profile(daily.relationship, {
+        **VALID, "name": "Hourly", "schedule": "hourly",
+        "schedule_start": dt.datetime(2030, 1, 1, 0, 15)})
+    assert rebuild_entries_for_time_zone() == 0
+    settings.ESYNC = dataclasses.replace(settings.ESYNC, time_zone="America/New_York")
+    assert rebuild_entries_for_time_zone() == 1
+    crontab = entry_of(daily).crontab
+    # The start is an instant: 02:00 UTC is 21:00 the evening before in New York.
+    assert (str(crontab.timezone), crontab.hour, crontab.minute) == (
+        "America/New_York", "21", "0")
+    assert entry_of(hourly).crontab.minute == "15"

@@ -214,12 +214,17 @@ def test_given_a_daily_schedule_when_the_clock_changes_then_no_day_is_skipped_or
         == expected
 
 
-def test_given_a_daily_schedule_started_at_a_skipped_time_then_it_keeps_the_typed_time():
-    """Started at 02:30 on the spring-forward day: that first run is at 03:30 CEST, and the
-    following days are at 02:30 again."""
-    schedule = make("daily", wall("2026-03-29 02:30"), zone=PARIS)
+def test_given_a_start_at_a_time_the_clocks_skip_then_it_is_refused():
+    """02:30 on the spring-forward day does not exist in Paris: kept as an instant it would
+    read 03:30 once saved, and the schedule's time of day would move. It is refused; the same
+    time a day earlier is fine, and its run that day is at 03:30 CEST."""
+    with pytest.raises(ScheduleInvalid) as refused:
+        make("daily", wall("2026-03-29 02:30"), zone=PARIS)
+    assert refused.value.field == "start"
+    assert "2026-03-29 02:30 does not exist in Europe/Paris" in str(refused.value)
+    schedule = make("daily", wall("2026-03-28 02:30"), zone=PARIS)
     assert upcoming(schedule, instant("2026-03-01 00:00"), 3) == [
-        "2026-03-29 03:30 CEST", "2026-03-30 02:30 CEST", "2026-03-31 02:30 CEST",
+        "2026-03-28 02:30 CET", "2026-03-29 03:30 CEST", "2026-03-30 02:30 CEST",
     ]
 
 
