@@ -19,6 +19,16 @@ def add_parsers(sub, home_option) -> None:
     p.add_argument("--wait", action="store_true", help="show progress until it ends")
     p.set_defaults(handler=sync)
 
+    for kind, what in (("content", "one approved content item"),
+                       ("folder", "a folder's approved content items (not its subfolders')")):
+        group = sub.add_parser(kind, parents=[home_option], help=f"synchronize {what} now")
+        actions = group.add_subparsers(dest=f"{kind}_command", required=True, metavar="ACTION")
+        p = actions.add_parser("sync", parents=[home_option], help=f"synchronize {what}")
+        p.add_argument("item_id", metavar=f"{kind.upper()}_ID", type=int)
+        p.add_argument("--relationship", required=True, metavar="R")
+        p.add_argument("--wait", action="store_true", help="show progress until it ends")
+        p.set_defaults(handler=content_sync, target=kind)
+
     p = sub.add_parser("preview", parents=[home_option],
                        help="what the next run of a profile would move (changes nothing)")
     p.add_argument("profile")
@@ -70,6 +80,20 @@ def sync(args: argparse.Namespace) -> int:
     run = start_profile_sync(find_profile(args.profile), files=args.files)
     what = f"{len(run.selected_paths)} selected files of " if args.files else ""
     print(f"Sync of {what}{run.profile.name!r} queued as run {run.id}.")
+    return wait_for(run.id) if args.wait else 0
+
+
+def content_sync(args: argparse.Namespace) -> int:
+    setup_instance(args)
+    from relationships.commands import find_relationship, wait_for
+    from syncengine.content_sync import start_content_sync
+
+    relationship = find_relationship(args.relationship)
+    run = start_content_sync(relationship, content_id=args.item_id if args.target == "content"
+                             else None,
+                             folder_id=args.item_id if args.target == "folder" else None)
+    print(f"{run.get_kind_display()} of {len(run.target_ids)} item(s) with "
+          f"{relationship.remote_name} queued as run {run.id}.")
     return wait_for(run.id) if args.wait else 0
 
 

@@ -48,6 +48,8 @@ class SyncRun(models.Model):
     backup_file = models.CharField(max_length=500, blank=True)
     # A FileSync run's ticked files (site root relative paths).
     selected_paths = models.JSONField(default=list, blank=True)
+    # A ContentSync or FolderSync run's content items.
+    target_ids = models.JSONField(default=list, blank=True)
     # A scheduled run: the start it is for (one run per profile and start, however often beat
     # sends it) and, if it started late, why.
     scheduled_for = models.DateTimeField(null=True, blank=True)

@@ -38,6 +38,10 @@ def _run(run: SyncRun) -> None:
             from syncengine.profile_sync import run_profile
 
             run_profile(run)
+        elif run.kind in (SyncRun.Kind.CONTENT_SYNC, SyncRun.Kind.FOLDER_SYNC):
+            from syncengine.content_sync import run_content_sync
+
+            run_content_sync(run)
         else:
             raise Refusal(f"{run.get_kind_display()} runs are not yet supported.")
     except EXPECTED_FAILURES as error:

@@ -81,11 +81,12 @@ def test_a_malformed_esync_toml_stops_every_command_naming_the_key(real_instance
     assert "unknown setting 'can_initate'" in result.stderr
 
 
-def test_commands_of_later_issues_say_they_are_not_yet_supported(real_instances):
+def test_content_sync_needs_a_relationship_and_refuses_an_unknown_one(real_instances):
     staging = real_instances("staging")
     result = staging.esync("content", "sync", "1", check=False)
-    assert result.returncode == 2
-    assert "not yet supported" in result.stderr
+    assert result.returncode == 2 and "--relationship" in result.stderr
+    result = staging.esync("folder", "sync", "1", "--relationship", "9", check=False)
+    assert result.returncode == 3 and "esync relationship list" in result.stderr
 
 
 def test_no_home_given_says_how_to_give_one(tmp_path):

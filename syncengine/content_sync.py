@@ -1,0 +1,236 @@
+"""Content and folder level sync: one approved item (or a folder's direct items) pushed to a
+peer at once, nothing else (the manual's "Using Content and Folder Level Sync").
+
+What moves for an item: its row as approved, its latest history version (the destination
+keeps its own history and gains this version), its metadata values, tag and taxonomy links,
+its URL aliases in its language, and the library items its body refers to (images, files,
+quicklinks) with their files. The rows go as upserts through the peer's /changes/apply,
+stamped there as coming from this instance (never echoed back); no anchor moves, so the next
+full sync sends them again, which changes nothing. The files go like "Synchronize files".
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from django.conf import settings
+from django.db import transaction
+
+from esync_site.refusal import Refusal
+from syncengine import runs
+from syncengine.models import Anchor, SyncRun
+
+
+class ContentSyncRefused(Refusal):
+    pass
+
+
+LIBRARY_FOLDERS = ("uploadedimages/", "uploadedfiles/")
+
+
+def eligible_relationships():
+    """Relationships staged by an initial sync with a Database/Resources profile that uploads
+    (Upload or Bidirectional): the ones the Synchronize dialog lists."""
+    from relationships.models import Relationship
+
+    return [r for r in Relationship.objects.filter(state=Relationship.State.STAGED)
+            .prefetch_related("profiles").order_by("id") if _database_profile(r)]
+
+
+def _database_profile(relationship):
+    return next((p for p in relationship.profiles.all() if "database" in p.items
+                 and p.direction in ("upload", "bidirectional")), None)
+
+
+def refuse_unless_allowed(contents: list, relationship, folder=None) -> None:
+    """The manual's prerequisites, each with its own message naming what to do."""
+    if not settings.ESYNC.esync_enabled:
+        raise ContentSyncRefused("Sync is not enabled on this instance (esync_enabled is false "
+                                 "in esync.toml).")
+    if not settings.ESYNC.can_initiate:
+        raise ContentSyncRefused("This instance may not start a sync (can_initiate is false "
+                                 "in esync.toml): start it from the other server.")
+    if not relationship.is_staged:
+        raise ContentSyncRefused(
+            f"The relationship with {relationship.remote_name} has not been initialized by an "
+            "initial sync: run it first.")
+    if _database_profile(relationship) is None:
+        raise ContentSyncRefused(
+            f"The relationship with {relationship.remote_name} has no Database/Resources "
+            "profile that uploads: add one (Upload or Bidirectional) first.")
+    from cms.models import Content
+
+    if folder is None:
+        for content in contents:
+            if content.kind == Content.Kind.FORUM_POST:
+                raise ContentSyncRefused("A forum post cannot be synchronized on its own.")
+            if content.status != Content.Status.APPROVED:
+                raise ContentSyncRefused(
+                    f"{content.title!r} is not Approved: approve it, then synchronize it.")
+    elif folder.contents.filter(kind__in=[Content.Kind.BLOG_POST,
+                                          Content.Kind.FORUM_POST]).exists():
+        raise ContentSyncRefused("A folder of blog or forum posts cannot be synchronized on "
+                                 "its own: run a database sync.")
+    _refuse_unless_structure_synced(contents, relationship, folder)
+
+
+def _refuse_unless_structure_synced(contents: list, relationship, folder) -> None:
+    """The folder (and those it inherits from) and the tags and taxonomy categories must be
+    as the last database sync left them: those are moved by a database sync only."""
+    from syncengine import change_log
+
+    anchor = Anchor.objects.filter(relationship=relationship, source="site").first()
+    since = anchor.local_sent if anchor else 0
+    peer = relationship.remote_server_id
+    changed = change_log.changes_between(since, change_log.high_water_mark(),
+                                         exclude_origin=str(peer),
+                                         tables=["cms_folder", "cms_tag",
+                                                 "cms_taxonomycategory"])
+    folders = set()
+    for item in ([folder] if folder else [c.folder for c in contents]):
+        while item is not None:
+            folders.add((item.id,))
+            item = item.parent
+    for change in changed:
+        if change.table == "cms_folder" and change.key in folders:
+            raise ContentSyncRefused(
+                "The folder (or a folder it inherits from) is new or changed since the last "
+                "database sync: run a database sync first.")
+        if change.table in ("cms_tag", "cms_taxonomycategory") and change.op == "I":
+            raise ContentSyncRefused("Tags or taxonomy categories were added since the last "
+                                     "database sync: run a database sync first.")
+
+
+def start_content_sync(relationship, user=None, content_id: int | None = None,
+                       folder_id: int | None = None) -> SyncRun:
+    """Queue a ContentSync run of one item, or a FolderSync run of a folder's direct items."""
+    from cms.models import Content, Folder
+
+    folder = None
+    if folder_id is not None:
+        folder = Folder.objects.filter(id=folder_id).first()
+        if folder is None:
+            raise ContentSyncRefused(f"There is no folder {folder_id}.")
+        contents = list(folder.contents.filter(status=Content.Status.APPROVED).order_by("id"))
+    else:
+        content = Content.objects.filter(id=content_id).first()
+        if content is None:
+            raise ContentSyncRefused(f"There is no content {content_id}.")
+        contents = [content]
+    refuse_unless_allowed(contents, relationship, folder)
+    with runs.exclusive():
+        runs.refuse_if_running()
+        run = SyncRun.objects.create(
+            kind=SyncRun.Kind.FOLDER_SYNC if folder else SyncRun.Kind.CONTENT_SYNC,
+            relationship=relationship, profile=_database_profile(relationship),
+            direction="upload", target_ids=[c.id for c in contents],
+            user=user if getattr(user, "pk", None) else None,
+            user_name=getattr(user, "username", "") or "command line",
+            phase="Waiting for the worker")
+        transaction.on_commit(runs.dispatch_next)
+    return run
+
+
+# -- what moves -----------------------------------------------------------------------------
+
+class _References(HTMLParser):
+    """The site-root paths an item's body refers to (img src, a href)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        for name, value in attrs:
+            if name in ("src", "href") and value:
+                self.paths.add(value.split("?")[0].split("#")[0])
+
+
+def referenced_library(contents: list) -> list:
+    """The library items the bodies refer to: files by their site-root path, quicklinks by
+    their link."""
+    from cms.models import LibraryItem
+
+    parser = _References()
+    for content in contents:
+        parser.feed(content.html or "")
+    wanted = {p.lstrip("/") for p in parser.paths} | parser.paths
+    return list(LibraryItem.objects.filter(path__in=wanted).order_by("id"))
+
+
+def item_changes(contents: list) -> tuple[list, list[str]]:
+    """The rows that move (as upserts) and the library files that go with them."""
+    from cms.models import ContentHistory, ContentTag, ContentTaxonomy, MetadataValue, UrlAlias
+    from syncengine.change_sets import Change, fetch_rows, specs_by_name
+
+    specs = specs_by_name()
+    ids = [c.id for c in contents]
+    latest = {}
+    for version in ContentHistory.objects.filter(content_id__in=ids).order_by("id"):
+        latest[version.content_id] = version.id
+    library = referenced_library(contents)
+    wanted = {
+        "cms_content": ids,
+        "cms_contenthistory": list(latest.values()),
+        "cms_metadatavalue": list(MetadataValue.objects.filter(content_id__in=ids)
+                                  .values_list("id", flat=True)),
+        "cms_contenttag": list(ContentTag.objects.filter(content_id__in=ids)
+                               .values_list("id", flat=True)),
+        "cms_contenttaxonomy": list(ContentTaxonomy.objects.filter(content_id__in=ids)
+                                    .values_list("id", flat=True)),
+        "cms_urlalias": [a.id for c in contents for a in UrlAlias.objects.filter(
+            content_id=c.id, language=c.language)],
+        "cms_libraryitem": [item.id for item in library],
+    }
+    changes = []
+    for table, keys in wanted.items():
+        rows = fetch_rows(specs[table], [(key,) for key in keys])
+        changes += [Change(table, key, "U", 0, row) for key, row in rows.items()]
+    files = sorted({item.path for item in library
+                    if item.path.startswith(LIBRARY_FOLDERS)})
+    return changes, files
+
+
+def run_content_sync(run: SyncRun) -> None:
+    """The worker's part: send the rows, then the files; end success, or warning when the
+    peer skipped anything (say which)."""
+    from cms.models import Content
+    from syncengine import db_sync, file_sync
+    from syncengine.models import SkippedRow
+    from syncengine.profile_sync import record_skipped_files
+
+    relationship = run.relationship
+    if relationship is None:
+        raise ContentSyncRefused("The relationship of this run was deleted before it started.")
+    contents = list(Content.objects.filter(id__in=run.target_ids).select_related("folder"))
+    missing = set(run.target_ids) - {c.id for c in contents}
+    if missing:
+        raise ContentSyncRefused(f"Content {sorted(missing)} was deleted before the run began.")
+    refuse_unless_allowed(contents, relationship,
+                          contents[0].folder if run.kind == SyncRun.Kind.FOLDER_SYNC else None)
+    runs.report(run, phase="Reading the items")
+    changes, files = item_changes(contents)
+    client = db_sync.client_for(relationship)
+    applied = skipped = 0
+    for batch in db_sync._batches(changes):
+        runs.report(run, phase=f"Sending {len(batch)} rows")
+        result = db_sync._send(client, 0, batch, False)
+        db_sync._record_skips(run, result, db_sync.REMOTE)
+        applied += result.applied
+        skipped += len(result.skipped)
+    moved = None
+    if files:
+        runs.report(run, phase=f"Sending {len(files)} library files")
+        moved = file_sync.sync_files(run, run.profile, lambda **f: runs.report(run, **f),
+                                     client, only_paths=files)
+        record_skipped_files(run, moved)
+    skipped += len(moved.skipped) if moved else 0
+    what = (f"{len(contents)} content items" if run.kind == SyncRun.Kind.FOLDER_SYNC
+            else repr(contents[0].title))
+    message = (f"{what}: {applied} rows applied, "
+               f"{SkippedRow.objects.filter(run=run).count()} skipped"
+               + (f"; {moved.describe()}" if moved else "") + ".")
+    runs.finish(run, SyncRun.Status.WARNING if skipped else SyncRun.Status.SUCCESS,
+                message=message, applied=applied + (moved.applied if moved else 0),
+                skipped=skipped, total=len(changes) + len(files),
+                done=len(changes) + len(files), bytes=moved.bytes if moved else 0)
