@@ -57,6 +57,8 @@ def workarea_context(request) -> dict:
     return {
         "instance_name": settings.ESYNC.name,
         "time_zone": settings.ESYNC.time_zone,  # shown beside times on the screens
+        # The Synchronize actions: sync enabled here and the user holds a sync role.
+        "can_synchronize": bool(held) and settings.ESYNC.esync_enabled,
         "can_administer_sync": bool(held),
         "user_is_administrator": roles.ADMINISTRATORS in held,
     }

@@ -5,6 +5,7 @@ from django.urls import path
 from certificates import views as certificate_views
 from profiles import views as profile_views
 from relationships import views as relationship_views
+from syncengine import content_sync_views
 from syncengine import views as engine_views
 
 app_name = "sync"
@@ -35,6 +36,10 @@ urlpatterns = [
     path("profiles/<int:profile_id>/log/", engine_views.profile_log, name="profile_log"),
     path("runs/<int:run_id>/", relationship_views.run_progress, name="run"),
     path("runs/<int:run_id>/state/", relationship_views.run_state, name="run_state"),
+    path("content/<int:content_id>/synchronize/", content_sync_views.synchronize_content,
+         name="content_synchronize"),
+    path("folders/<int:folder_id>/synchronize/", content_sync_views.synchronize_folder,
+         name="folder_synchronize"),
     path("logs/", engine_views.logs, name="logs"),
     path("logs/<int:run_id>/", engine_views.log_detail, name="log"),
     path("collisions/", engine_views.collisions, name="collisions"),

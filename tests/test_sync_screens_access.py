@@ -9,7 +9,8 @@ pytestmark = pytest.mark.django_db
 
 
 SAMPLE_ARGUMENTS = {"<int:peer_id>": [1], "<int:relationship_id>": [1], "<int:run_id>": [1],
-                    "<int:profile_id>": [1], "<int:conflict_id>": [1]}
+                    "<int:profile_id>": [1], "<int:conflict_id>": [1], "<int:content_id>": [1],
+                    "<int:folder_id>": [1]}
 
 
 def synchronization_urls(role: str | None = None) -> list[str]:
@@ -71,6 +72,10 @@ def test_each_role_gets_into_its_screens_and_no_others(client, request, who, rol
                                  direction="upload", status="success")
     Profile.objects.create(id=1, relationship=relationship, name="Database",
                            items=["database"], direction="upload")
+    from cms.models import Content, Folder
+
+    folder = Folder.objects.create(id=1, name="Root")
+    Content.objects.create(id=1, folder=folder, title="Home", status="A")
     ConflictRecord.objects.create(id=1, run=run, relationship=relationship,
                                   table_name="cms_content", row_key="1", policy="local-wins",
                                   winner_side="local", local_version=None,
