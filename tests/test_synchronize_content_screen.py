@@ -117,3 +117,15 @@ def test_a_folder_changed_since_the_last_database_sync_is_refused(client, sync_a
                        {"relationship": site["relationship"].id}).content.decode()
     assert "run a database sync first" in page
     assert not SyncRun.objects.exists()
+
+
+def test_the_site_page_offers_synchronize_to_signed_in_users_with_the_role_only(
+        client, sync_admin, editor, site, site_root):
+    page_url = reverse("site_page", args=[site["approved"].id])
+    action = reverse("sync:content_synchronize", args=[site["approved"].id])
+    assert action not in client.get(page_url).content.decode()  # a visitor
+    client.force_login(editor)
+    assert action not in client.get(page_url).content.decode()
+    client.force_login(sync_admin)
+    page = client.get(page_url).content.decode()
+    assert action in page and "Launch" in page
