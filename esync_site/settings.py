@@ -64,7 +64,8 @@ WSGI_APPLICATION = "esync_site.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # An instance may override a template (e.g. the collision e-mail) in HOME/templates.
+        "DIRS": [ESYNC.home / "templates", BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

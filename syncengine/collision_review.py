@@ -58,3 +58,38 @@ def mark_reviewed(ids: Iterable[int], user_name: str) -> int:
             raise UnknownCollisions(wanted - known)
         return Collision.objects.filter(id__in=wanted, reviewed_at__isnull=True).update(
             reviewed_at=timezone.now(), reviewed_by=user_name)
+
+
+SUBJECT_TEMPLATE = "syncengine/email/collision_subject.txt"
+BODY_TEMPLATE = "syncengine/email/collision_body.txt"
+
+
+def mark_reviewed_and_email(ids: Iterable[int], user_name: str) -> tuple[int, list[str]]:
+    """The Users tab's Mark Reviewed and Email: each renamed user gets the manual's message
+    with the new user name (the templates SUBJECT_TEMPLATE and BODY_TEMPLATE; an instance
+    may override them in HOME/templates), then the collisions are marked reviewed. Returns
+    how many were marked and the users who have no e-mail address (marked, not mailed)."""
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+
+    from cms.models import User
+
+    wanted = {int(i) for i in ids}
+    collisions = list(Collision.objects.filter(id__in=wanted))
+    if any(c.kind != Collision.Kind.USER for c in collisions):
+        raise Refusal("Mark Reviewed and Email is for user name collisions only.")
+    users = {u.id: u for u in User.objects.filter(id__in=[c.row_id for c in collisions])}
+    no_address = []
+    with transaction.atomic():
+        marked = mark_reviewed(wanted, user_name)  # refuses unknown ids before any mail
+        for collision in collisions:
+            if collision.reviewed_at is not None:
+                continue  # reviewed before: mailed then, if ever
+            user = users.get(collision.row_id)
+            if user is None or not user.email:
+                no_address.append(collision.modified_name)
+                continue
+            context = {"new_username": user.username, "old_username": collision.original_name}
+            send_mail(render_to_string(SUBJECT_TEMPLATE, context).strip(),
+                      render_to_string(BODY_TEMPLATE, context), None, [user.email])
+    return marked, no_address

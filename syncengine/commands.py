@@ -53,6 +53,8 @@ def add_parsers(sub, home_option) -> None:
     actions = p.add_subparsers(dest="collisions_command", metavar="ACTION")
     r = actions.add_parser("review", parents=[home_option], help="mark collisions reviewed")
     r.add_argument("ids", nargs="+", type=int, metavar="ID")
+    r.add_argument("--email", action="store_true",
+                   help="also e-mail each renamed user their new user name (users only)")
     r.set_defaults(handler=review_collisions)
 
     p = sub.add_parser("conflicts", parents=[home_option],
@@ -202,10 +204,17 @@ def collisions(args: argparse.Namespace) -> int:
 
 def review_collisions(args: argparse.Namespace) -> int:
     setup_instance(args)
-    from syncengine.collision_review import mark_reviewed
+    from syncengine.collision_review import mark_reviewed, mark_reviewed_and_email
 
-    marked = mark_reviewed(args.ids, "command line")
-    print(f"{marked} collision{'s' if marked != 1 else ''} marked reviewed.")
+    no_address: list[str] = []
+    if args.email:
+        marked, no_address = mark_reviewed_and_email(args.ids, "command line")
+    else:
+        marked = mark_reviewed(args.ids, "command line")
+    print(f"{marked} collision{'s' if marked != 1 else ''} marked reviewed"
+          + (" and e-mailed." if args.email else "."))
+    if no_address:
+        print("No e-mail address, so not e-mailed: " + ", ".join(no_address) + ".")
     return 0
 
 

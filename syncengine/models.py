@@ -144,7 +144,7 @@ class Collision(models.Model):
     class Kind(models.TextChoices):
         USER = "user", "Users"
         FOLDER = "folder", "Folders"
-        METADATA = "metadata", "Metadata definitions"
+        METADATA = "metadata", "Metadata"
         MESSAGE = "message", "Messages"
 
     run = models.ForeignKey(SyncRun, null=True, on_delete=models.SET_NULL,

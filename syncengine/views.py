@@ -79,11 +79,20 @@ def collisions(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         ids = [i for i in request.POST.getlist("collision") if i.isdigit()]
         try:
-            marked = collision_review.mark_reviewed(ids, request.user.username)
+            if request.POST.get("email"):
+                marked, no_address = collision_review.mark_reviewed_and_email(
+                    ids, request.user.username)
+            else:
+                marked, no_address = collision_review.mark_reviewed(
+                    ids, request.user.username), []
         except Refusal as refusal:
             messages.error(request, str(refusal))
         else:
-            messages.success(request, f"{marked} marked reviewed.")
+            messages.success(request, f"{marked} marked reviewed"
+                             + (" and e-mailed." if request.POST.get("email") else "."))
+            if no_address:
+                messages.warning(request, "No e-mail address, so not e-mailed: "
+                                 + ", ".join(no_address) + ".")
         return redirect("sync:collisions")
     return render(request, "syncengine/collisions.html", {"tabs": collision_review.tabs()})
 

@@ -170,7 +170,7 @@ def test_the_review_screen_has_a_tab_per_kind_with_the_unreviewed_ones(client, s
                                                                         collisions):
     client.force_login(sync_admin)
     page = client.get(reverse("sync:collisions")).content.decode()
-    for label in ("Users (2)", "Folders (1)", "Metadata definitions (0)", "Messages (1)"):
+    for label in ("Users (2)", "Folders (1)", "Metadata (0)", "Messages (1)"):
         assert label in page
     users = page[page.index('id="collisions-user"'):page.index('id="collisions-folder"')]
     assert "<td>Mad</td><td>Mad10027</td>" in users and "Tom10028" in users
@@ -209,3 +209,36 @@ def test_esync_collisions_review_of_an_unknown_id_is_refused_and_marks_nothing(c
     code, _, err = esync(capsys, "collisions", "review", str(collisions["Mad"].id), "424242")
     assert code == 3 and "424242" in err
     assert Collision.objects.filter(reviewed_at__isnull=True).count() == 4
+
+
+def test_mark_reviewed_and_email_sends_each_renamed_user_the_manuals_message(
+        client, sync_admin, collisions, mailoutbox):
+    from cms.models import User
+
+    User.objects.create_user("Mad10027", "mad@example.com", "pass-word-1", id=10027)
+    User.objects.create_user("Tom10028", "", "pass-word-1", id=10028)  # no address
+    client.force_login(sync_admin)
+    page = client.get(reverse("sync:collisions")).content.decode()
+    users = page[page.index('id="collisions-user"'):page.index('id="collisions-folder"')]
+    assert "Mark Reviewed and Email" in users and "Mark Reviewed and Email" not in page[
+        page.index('id="collisions-folder"'):]
+
+    page = client.post(reverse("sync:collisions"), {
+        "collision": [collisions["Mad"].id, collisions["Tom"].id], "email": "1"},
+        follow=True).content.decode()
+
+    assert "2 marked reviewed and e-mailed." in page
+    assert "not e-mailed: Tom10028" in page
+    [message] = mailoutbox
+    assert (message.to, message.subject) == (["mad@example.com"],
+                                             "Your username has been changed")
+    assert "Your new username is Mad10027." in message.body
+    assert not Collision.objects.filter(kind="user", reviewed_at__isnull=True).exists()
+    assert "Users (0)" in page
+
+
+def test_mark_reviewed_and_email_is_for_users_only(capsys, collisions, mailoutbox):
+    code, _, err = esync(capsys, "collisions", "review", str(collisions["Marketing"].id),
+                         "--email")
+    assert code == 3 and "user name collisions only" in err
+    assert not mailoutbox and Collision.objects.filter(reviewed_at__isnull=True).count() == 4
