@@ -158,8 +158,10 @@ def referenced_library(contents: list) -> list:
     return list(LibraryItem.objects.filter(path__in=wanted).order_by("id"))
 
 
-def item_changes(contents: list) -> tuple[list, list[str]]:
-    """The rows that move (as upserts) and the library files that go with them."""
+def item_changes(contents: list, relationship=None) -> tuple[list, list[str]]:
+    """The rows that move (as upserts) and the library files that go with them. Users the
+    rows refer to (editors, uploaders) go too when they are new here since the last database
+    sync: the peer would not have them, and would skip the rows that name them."""
     from cms.models import ContentHistory, ContentTag, ContentTaxonomy, MetadataValue, UrlAlias
     from syncengine.change_sets import Change, fetch_rows, specs_by_name
 
@@ -182,6 +184,8 @@ def item_changes(contents: list) -> tuple[list, list[str]]:
             content_id=c.id, language=c.language)],
         "cms_libraryitem": [item.id for item in library],
     }
+    if relationship is not None:
+        wanted["cms_user"] = _new_users(relationship, contents, library, latest.values())
     changes = []
     for table, keys in wanted.items():
         rows = fetch_rows(specs[table], [(key,) for key in keys])
@@ -189,6 +193,22 @@ def item_changes(contents: list) -> tuple[list, list[str]]:
     files = sorted({item.path for item in library
                     if item.path.startswith(LIBRARY_FOLDERS)})
     return changes, files
+
+
+def _new_users(relationship, contents: list, library: list, version_ids) -> list[int]:
+    from cms.models import ContentHistory
+    from syncengine import change_log
+
+    referred = {c.last_editor_id for c in contents} | {i.uploaded_by_id for i in library} | set(
+        ContentHistory.objects.filter(id__in=list(version_ids)).values_list("editor_id",
+                                                                            flat=True))
+    referred.discard(None)
+    anchor = Anchor.objects.filter(relationship=relationship, source="site").first()
+    created = change_log.changes_between(anchor.local_sent if anchor else 0,
+                                         change_log.high_water_mark(),
+                                         exclude_origin=str(relationship.remote_server_id),
+                                         tables=["cms_user"])
+    return sorted({c.key[0] for c in created if c.op == "I"} & referred)
 
 
 def run_content_sync(run: SyncRun) -> None:
@@ -209,7 +229,7 @@ def run_content_sync(run: SyncRun) -> None:
     refuse_unless_allowed(contents, relationship,
                           contents[0].folder if run.kind == SyncRun.Kind.FOLDER_SYNC else None)
     runs.report(run, phase="Reading the items")
-    changes, files = item_changes(contents)
+    changes, files = item_changes(contents, relationship)
     client = db_sync.client_for(relationship)
     applied = skipped = 0
     for batch in db_sync._batches(changes):
