@@ -196,19 +196,20 @@ def item_changes(contents: list, relationship=None) -> tuple[list, list[str]]:
 
 
 def _new_users(relationship, contents: list, library: list, version_ids) -> list[int]:
-    from cms.models import ContentHistory
-    from syncengine import change_log
+    """The users the rows name who joined after the last database sync with this peer."""
+    from cms.models import ContentHistory, User
 
     referred = {c.last_editor_id for c in contents} | {i.uploaded_by_id for i in library} | set(
         ContentHistory.objects.filter(id__in=list(version_ids)).values_list("editor_id",
                                                                             flat=True))
     referred.discard(None)
     anchor = Anchor.objects.filter(relationship=relationship, source="site").first()
-    created = change_log.changes_between(anchor.local_sent if anchor else 0,
-                                         change_log.high_water_mark(),
-                                         exclude_origin=str(relationship.remote_server_id),
-                                         tables=["cms_user"])
-    return sorted({c.key[0] for c in created if c.op == "I"} & referred)
+    synced = max(filter(None, [relationship.staged_at, anchor and anchor.updated_at]),
+                 default=None)
+    users = User.objects.filter(id__in=referred)
+    if synced is not None:
+        users = users.filter(date_joined__gt=synced)
+    return sorted(users.values_list("id", flat=True))
 
 
 def run_content_sync(run: SyncRun) -> None:

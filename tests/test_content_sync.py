@@ -17,7 +17,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from cms.content import approve_content, save_content
 from cms.library import add_to_library
 from cms.models import Content, UrlAlias, User
-admin = User.objects.get(username="admin")
+from django.contrib.auth.models import Group
+admin = User.objects.create_user("newbie", "newbie@example.com", "pass-word-1")  # new here
+admin.groups.add(Group.objects.get(name="Administrators"))
 first, second = Content.objects.order_by("id")[:2]
 image = add_to_library(SimpleUploadedFile("new-photo.png", {png!r}), "New photo", admin)
 save_content(first, "Launch day", f'<p>We launch.</p><img src="{{image.url}}" alt="">', admin)
@@ -36,6 +38,12 @@ result = dict(title=c.title, html=c.html, status=c.status,
               aliases=list(UrlAlias.objects.filter(content=c).values_list("alias", flat=True)),
               library=list(LibraryItem.objects.filter(path={path!r}).values_list("title",
                                                                                 flat=True)))
+"""
+
+
+USERNAMES = """
+from cms.models import User
+result = sorted(User.objects.values_list("username", flat=True))
 """
 
 
@@ -68,8 +76,11 @@ def test_an_approved_item_goes_live_with_its_image_and_nothing_else_moves(
         assert run_python(pair.production, ITEM_ON.format(id=made["second"], path="-"))[
             "title"] != "Not yet"
         after = contents(pair.production)
-        moved = ("cms_content", "cms_contenthistory", "cms_urlalias", "cms_libraryitem")
+        moved = ("cms_content", "cms_contenthistory", "cms_urlalias", "cms_libraryitem",
+                 "cms_user", "cms_user_groups")
         assert without(after, *moved) == without(before, *moved)
+        # The new editor the rows name came along.
+        assert run_python(pair.production, USERNAMES) == run_python(pair.staging, USERNAMES)
         logs = pair.staging.esync("logs", "--json").stdout
         assert '"type": "ContentSync"' in logs
 
