@@ -16,17 +16,20 @@ EDIT_AND_APPROVE = """
 from django.core.files.uploadedfile import SimpleUploadedFile
 from cms.content import approve_content, save_content
 from cms.library import add_to_library
-from cms.models import Content, UrlAlias, User
+from cms.models import Content, LibraryItem, UrlAlias, User
 from django.contrib.auth.models import Group
 admin = User.objects.create_user("newbie", "newbie@example.com", "pass-word-1")  # new here
 admin.groups.add(Group.objects.get(name="Administrators"))
 first, second = Content.objects.order_by("id")[:2]
 image = add_to_library(SimpleUploadedFile("new-photo.png", {png!r}), "New photo", admin)
-save_content(first, "Launch day", f'<p>We launch.</p><img src="{{image.url}}" alt="">', admin)
+link = LibraryItem.objects.create(kind="quicklink", title="See also",
+                                  path=f"/content/{{second.id}}", content=second)
+save_content(first, "Launch day", f'<p>We launch.</p><img src="{{image.url}}" alt="">'
+             f'<a href="{{link.path}}">See also</a>', admin)
 approve_content(first, admin)
 UrlAlias.objects.create(alias="launch", content=first, language=first.language)
 save_content(second, "Not yet", "<p>Still a draft on staging.</p>", admin)
-result = dict(first=first.id, second=second.id, image=image.path,
+result = dict(first=first.id, second=second.id, image=image.path, link=link.path,
               versions=first.history.count())
 """
 
@@ -68,6 +71,8 @@ def test_an_approved_item_goes_live_with_its_image_and_nothing_else_moves(
             "Launch day", "A", ["New photo"])
         assert "launch" in there["aliases"]
         assert made["image"] in there["html"]
+        assert run_python(pair.production, ITEM_ON.format(id=made["first"], path=made["link"])
+                          )["library"] == ["See also"]  # the quicklink it refers to
         # Production kept its own history and gained the approved version.
         assert there["versions"][-1] == "Approved" and len(there["versions"]) >= 2
         image = pair.production.home / "siteroot" / made["image"]

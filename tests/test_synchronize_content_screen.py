@@ -129,3 +129,19 @@ def test_the_site_page_offers_synchronize_to_signed_in_users_with_the_role_only(
     client.force_login(sync_admin)
     page = client.get(page_url).content.decode()
     assert action in page and "Launch" in page
+
+
+@pytest.mark.parametrize("kind, target, message", [
+    ("forum", "content", "A forum post cannot be synchronized on its own."),
+    ("blog", "folder", "A folder of blog or forum posts cannot be synchronized on its own"),
+    ("forum", "folder", "A folder of blog or forum posts cannot be synchronized on its own"),
+])
+def test_forum_posts_and_blog_or_forum_folders_are_refused(client, sync_admin, site, kind,
+                                                           target, message):
+    post = Content.objects.create(folder=site["root"], title="Post", status="A", kind=kind)
+    url = (reverse("sync:content_synchronize", args=[post.id]) if target == "content"
+           else reverse("sync:folder_synchronize", args=[site["root"].id]))
+    client.force_login(sync_admin)
+    page = client.post(url, {"relationship": site["relationship"].id}).content.decode()
+    assert message in page
+    assert not SyncRun.objects.exists()
