@@ -96,9 +96,12 @@ def _refuse_unless_structure_synced(contents: list, relationship, folder) -> Non
             raise ContentSyncRefused(
                 "The folder (or a folder it inherits from) is new or changed since the last "
                 "database sync: run a database sync first.")
-        if change.table in ("cms_tag", "cms_taxonomycategory") and change.op == "I":
-            raise ContentSyncRefused("Tags or taxonomy categories were added since the last "
-                                     "database sync: run a database sync first.")
+        # The log keeps a row's latest operation only: an added tag edited since shows as
+        # an update, so any change counts.
+        if change.table in ("cms_tag", "cms_taxonomycategory") and change.op != "D":
+            raise ContentSyncRefused("Tags or taxonomy categories were added (or changed) "
+                                     "since the last database sync: run a database sync "
+                                     "first.")
 
 
 def start_content_sync(relationship, user=None, content_id: int | None = None,
@@ -112,6 +115,9 @@ def start_content_sync(relationship, user=None, content_id: int | None = None,
         if folder is None:
             raise ContentSyncRefused(f"There is no folder {folder_id}.")
         contents = list(folder.contents.filter(status=Content.Status.APPROVED).order_by("id"))
+        if not contents:
+            raise ContentSyncRefused(f"The folder {folder.path} has no approved content to "
+                                     "synchronize.")
     else:
         content = Content.objects.filter(id=content_id).first()
         if content is None:

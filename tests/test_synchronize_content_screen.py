@@ -145,3 +145,13 @@ def test_forum_posts_and_blog_or_forum_folders_are_refused(client, sync_admin, s
     page = client.post(url, {"relationship": site["relationship"].id}).content.decode()
     assert message in page
     assert not SyncRun.objects.exists()
+
+
+def test_a_folder_without_approved_content_is_refused(client, sync_admin, site):
+    empty = Folder.objects.create(name="Empty", parent=site["root"])
+    Anchor.objects.update(local_sent=change_log.high_water_mark())
+    client.force_login(sync_admin)
+    page = client.post(reverse("sync:folder_synchronize", args=[empty.id]),
+                       {"relationship": site["relationship"].id}).content.decode()
+    assert "has no approved content to synchronize" in page
+    assert not SyncRun.objects.exists()
