@@ -239,10 +239,10 @@ def run_content_sync(run: SyncRun) -> None:
     changes, files = item_changes(contents, relationship)
     client = db_sync.client_for(relationship)
     applied = skipped = 0
-    for batch in db_sync._batches(changes):
+    for batch in db_sync.batches(changes):
         runs.report(run, phase=f"Sending {len(batch)} rows")
-        result = db_sync._send(client, 0, batch, False)
-        db_sync._record_skips(run, result, db_sync.REMOTE)
+        result = db_sync.send_batch(client, 0, batch, False)
+        db_sync.record_skips(run, result, db_sync.REMOTE)
         applied += result.applied
         skipped += len(result.skipped)
     moved = None

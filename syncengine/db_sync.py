@@ -169,7 +169,7 @@ def sync_database(run: SyncRun, profile, progress: Callable[..., None]) -> SyncO
     with transaction.atomic():
         here = apply_changes(plan.incoming, origin=peer_id) if plan.incoming else ApplyResult()
         _keep_losers(run, relationship, plan)
-        _record_skips(run, here, LOCAL)
+        record_skips(run, here, LOCAL)
         if record_here:
             record_collisions(here.collisions, run)
         if profile.direction != UPLOAD:
@@ -183,8 +183,8 @@ def sync_database(run: SyncRun, profile, progress: Callable[..., None]) -> SyncO
     if profile.direction != DOWNLOAD:
         progress(phase=f"Sending {len(plan.outgoing)} local changes")
         outgoing = _refreshed(plan.outgoing)
-        for batch in _batches(outgoing):
-            result = _send(client, plan.local_mark, batch, record_there)
+        for batch in batches(outgoing):
+            result = send_batch(client, plan.local_mark, batch, record_there)
             there.add(result)
             progress(done=outcome.total and min(outcome.total,
                                                 len(plan.incoming) + there.applied
@@ -195,7 +195,7 @@ def sync_database(run: SyncRun, profile, progress: Callable[..., None]) -> SyncO
         # other's), so a rename already recorded on one side is not recorded there again.
         only_there = _not_in(there.collisions, here.collisions)
         with transaction.atomic():
-            _record_skips(run, there, REMOTE)
+            record_skips(run, there, REMOTE)
             if profile.direction == BIDIRECTIONAL:
                 record_collisions(only_there, run)
             Anchor.objects.filter(id=anchor_for(relationship).id).update(
@@ -222,7 +222,7 @@ def _refreshed(changes: list[Change]) -> list[Change]:
     return with_rows(logged)
 
 
-def _batches(changes: list[Change]) -> list[list[Change]]:
+def batches(changes: list[Change]) -> list[list[Change]]:
     """Parents' rows before their children's, deletes after all, children's first."""
     order = {s.name: i for i, s in enumerate(in_dependency_order(specs_by_name().values()))}
     upserts = sorted((c for c in changes if not c.is_delete), key=lambda c: order[c.table])
@@ -231,7 +231,7 @@ def _batches(changes: list[Change]) -> list[list[Change]]:
     return [ordered[i:i + OUTGOING_BATCH] for i in range(0, len(ordered), OUTGOING_BATCH)]
 
 
-def _send(client: PeerClient, mark: int, batch: list[Change], record: bool) -> ApplyResult:
+def send_batch(client: PeerClient, mark: int, batch: list[Change], record: bool) -> ApplyResult:
     body = b"".join(to_lines(mark, batch))
     query = "?record_collisions=1" if record else ""
     with client.open("POST", f"/changes/apply{query}", body=body,
@@ -240,7 +240,7 @@ def _send(client: PeerClient, mark: int, batch: list[Change], record: bool) -> A
         return ApplyResult.from_dict(json.loads(b"".join(response.body)))
 
 
-def _record_skips(run: SyncRun, result: ApplyResult, side: str) -> None:
+def record_skips(run: SyncRun, result: ApplyResult, side: str) -> None:
     SkippedRow.objects.bulk_create([
         SkippedRow(run=run, side=side, table_name=s.table, stage=s.stage, error=s.error,
                    remote_key=s.key if side == LOCAL else "",
