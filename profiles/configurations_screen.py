@@ -77,6 +77,24 @@ def configurations_screen() -> dict:
             "log_icon": mark_safe(LOG_ICON)}
 
 
+def relationship_states() -> list[dict]:
+    """Each relationship's running sync (any kind: initial, profile, content), if one is, and
+    whether it is staged: the screen's script shows its progress link in the header."""
+    base = reverse("sync:configurations")
+    kinds = dict(SyncRun.Kind.choices)
+    states = []
+    for r in Relationship.objects.annotate(
+            last_run_id=_last("id", relationship=OuterRef("pk")),
+            last_run_status=_last("status", relationship=OuterRef("pk")),
+            last_run_kind=_last("kind", relationship=OuterRef("pk"))).order_by("id"):
+        active = r.last_run_status in SyncRun.ACTIVE
+        states.append({"id": r.id, "staged": r.is_staged, "running": active,
+                       "run_url": f"{base}runs/{r.last_run_id}/" if active else "",
+                       "label": f"{kinds.get(r.last_run_kind, r.last_run_kind)} running: "
+                                "show progress" if active else ""})
+    return states
+
+
 def profile_states() -> list[dict]:
     """Each profile's row state as the screen's script refreshes it."""
     base = reverse("sync:configurations")

@@ -11,7 +11,11 @@ from django.views.decorators.http import require_POST
 
 from cms.access import sync_admin_required
 from esync_site.refusal import Refusal
-from profiles.configurations_screen import configurations_screen, profile_states
+from profiles.configurations_screen import (
+    configurations_screen,
+    profile_states,
+    relationship_states,
+)
 from profiles.forms import FIELD_OF, ProfileForm
 from profiles.models import Profile
 from profiles.services import FIELDS, ProfileInvalid, delete_profile, fields_of, save_profile
@@ -29,8 +33,8 @@ def configurations(request: HttpRequest) -> HttpResponse:
 
 @sync_admin_required
 def configurations_state(request: HttpRequest) -> JsonResponse:
-    """Each profile row's run state, for the screen to update running rows in place."""
-    return JsonResponse({"profiles": profile_states()})
+    """Each profile row's and relationship's run state, for the screen to update in place."""
+    return JsonResponse({"profiles": profile_states(), "relationships": relationship_states()})
 
 
 @sync_admin_required

@@ -127,12 +127,23 @@ def test_the_row_states_for_the_screens_script(client, sync_admin):
 def test_a_running_initial_sync_is_reopened_from_its_relationship(client, sync_admin):
     client.force_login(sync_admin)
     relationship = a_relationship(staged=False)
+    page = client.get(reverse("sync:configurations")).content.decode()
+    assert 'class="initial-sync" method="post"' in page  # Start Initial Sync, shown
+    assert f'id="progress-{relationship.id}" href="" title="Show the progress of the ' \
+           'running sync" hidden' in page
+
     run = SyncRun.objects.create(kind="FullStage", relationship=relationship,
                                  direction="upload", status="running", started_at=T0)
     page = client.get(reverse("sync:configurations")).content.decode()
     assert f'href="{reverse("sync:run", args=[run.id])}"' in page
     assert "Initial sync running: show progress" in page
-    assert "Start Initial Sync" not in page
+    assert 'action="' + reverse("sync:relationship_initial_sync", args=[relationship.id]) + \
+        '" hidden>' in page
+    # ...and for the screen's script, started from anywhere:
+    states = client.get(reverse("sync:configurations_state")).json()["relationships"]
+    assert states == [{"id": relationship.id, "staged": False, "running": True,
+                       "run_url": reverse("sync:run", args=[run.id]),
+                       "label": "Initial sync running: show progress"}]
 
 
 def test_sync_on_a_running_profile_opens_its_progress_instead_of_refusing(client, sync_admin):

@@ -6,7 +6,8 @@
   if (!screen) return;
   const active = (status) => status === "running" || status === "queued";
   const anyActive = () => [...screen.querySelectorAll("tr[data-profile]")]
-    .some((row) => active(row.dataset.status));
+    .some((row) => active(row.dataset.status)) ||
+    [...screen.querySelectorAll("section[data-relationship]")].some((b) => b.dataset.running);
 
   function update(row, state) {
     row.dataset.status = state.status;
@@ -45,7 +46,17 @@
     try {
       const response = await fetch(screen.dataset.state, { credentials: "same-origin" });
       if (response.ok) {
-        const { profiles } = await response.json();
+        const { profiles, relationships } = await response.json();
+        for (const state of relationships) {
+          const block = document.getElementById(`relationship-${state.id}`);
+          if (!block) continue;
+          const link = document.getElementById(`progress-${state.id}`);
+          link.hidden = !state.running;
+          if (state.running) { link.href = state.run_url; link.textContent = state.label; }
+          const start = block.querySelector("form.initial-sync");
+          if (start) start.hidden = state.running || state.staged;
+          block.dataset.running = state.running ? "1" : "";
+        }
         for (const state of profiles) {
           const row = document.getElementById(`profile-${state.id}`);
           if (row && (row.dataset.status !== state.status ||
