@@ -51,14 +51,17 @@ def _profiles_with_last_runs():
         last_full_ended=Subquery(last_full.values("ended_at")[:1]))
 
 
+def _relationships_with_last_runs():
+    return Relationship.objects.annotate(
+        last_run_id=_last("id", relationship=OuterRef("pk")),
+        last_run_status=_last("status", relationship=OuterRef("pk")),
+        last_run_kind=_last("kind", relationship=OuterRef("pk"))).order_by("id")
+
+
 def configurations_screen() -> dict:
     relationships = list(
-        Relationship.objects.select_related("certificate")
-        .annotate(last_run_id=_last("id", relationship=OuterRef("pk")),
-                  last_run_status=_last("status", relationship=OuterRef("pk")),
-                  last_run_kind=_last("kind", relationship=OuterRef("pk")))
-        .prefetch_related(Prefetch("profiles", queryset=_profiles_with_last_runs()))
-        .order_by("id"))
+        _relationships_with_last_runs().select_related("certificate")
+        .prefetch_related(Prefetch("profiles", queryset=_profiles_with_last_runs())))
     base = reverse("sync:configurations")
     kinds = dict(SyncRun.Kind.choices)
     blocks = [{
@@ -83,10 +86,7 @@ def relationship_states() -> list[dict]:
     base = reverse("sync:configurations")
     kinds = dict(SyncRun.Kind.choices)
     states = []
-    for r in Relationship.objects.annotate(
-            last_run_id=_last("id", relationship=OuterRef("pk")),
-            last_run_status=_last("status", relationship=OuterRef("pk")),
-            last_run_kind=_last("kind", relationship=OuterRef("pk"))).order_by("id"):
+    for r in _relationships_with_last_runs():
         active = r.last_run_status in SyncRun.ACTIVE
         states.append({"id": r.id, "staged": r.is_staged, "running": active,
                        "run_url": f"{base}runs/{r.last_run_id}/" if active else "",
