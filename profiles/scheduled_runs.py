@@ -41,7 +41,7 @@ def start_scheduled_run(profile_id: int, now: dt.datetime | None = None) -> Sync
     slot = schedules.latest_start(profile.schedule_rule, now + EARLY_TOLERANCE)
     if slot is None:
         return None
-    late_reason = _why_late(slot, now) if now - slot > LATE_AFTER else ""
+    late_reason = _why_late(slot) if now - slot > LATE_AFTER else ""
     try:
         with runs.exclusive():
             run = SyncRun.objects.create(
@@ -55,13 +55,11 @@ def start_scheduled_run(profile_id: int, now: dt.datetime | None = None) -> Sync
     return run
 
 
-def _why_late(slot: dt.datetime, now: dt.datetime) -> str:
-    local = timezone.localtime(slot)
+def _why_late(slot: dt.datetime) -> str:
     busy = SyncRun.objects.filter(started_at__lte=slot).filter(
         Q(ended_at__gte=slot) | Q(ended_at__isnull=True, status=SyncRun.Status.RUNNING)).order_by(
         "-id").first()
     if busy is not None:
-        return (f"it was due at {local:%Y-%m-%d %H:%M} and waited for "
-                f"{busy.get_kind_display().lower()} #{busy.id} to finish")
-    return (f"it was due at {local:%Y-%m-%d %H:%M}, when this instance's scheduler or worker "
-            "was not running; it ran once when they were back")
+        return runs.waited_for(slot, busy)
+    return (f"it was due at {timezone.localtime(slot):%Y-%m-%d %H:%M}, when this instance's "
+            "scheduler or worker was not running; it ran once when they were back")

@@ -81,10 +81,18 @@ def _waited_for(run: SyncRun, now) -> str:
         return ""
     before = SyncRun.objects.filter(ended_at__isnull=False, started_at__isnull=False).exclude(
         id=run.id).order_by("-ended_at").first()
-    due = f"it was due at {timezone.localtime(run.scheduled_for):%Y-%m-%d %H:%M}"
     if before is not None and before.ended_at > run.scheduled_for:
-        return f"{due} and waited for {before.get_kind_display().lower()} #{before.id} to finish"
-    return f"{due} and waited for the worker"
+        return waited_for(run.scheduled_for, before)
+    return f"{_due(run.scheduled_for)} and waited for the worker"
+
+
+def _due(moment) -> str:
+    return f"it was due at {timezone.localtime(moment):%Y-%m-%d %H:%M}"
+
+
+def waited_for(due, busy: SyncRun) -> str:
+    """A late scheduled run's reason when another run kept it waiting."""
+    return f"{_due(due)} and waited for {busy.get_kind_display().lower()} #{busy.id} to finish"
 
 
 def dispatch_next() -> int | None:
