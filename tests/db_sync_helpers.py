@@ -32,10 +32,11 @@ class StagedPair:
 
 @contextmanager
 def staged_pair(real_instances, scratch, backend: str = "sqlite",
-                staging_broker: str = "") -> Iterator[StagedPair]:
+                staging_broker: str = "", production_web: bool = False) -> Iterator[StagedPair]:
     """Staging and production paired, staging's site copied up; staging's worker and
-    production's sync service running for the duration. `staging_broker`: a broker URL for
-    staging (its esync.toml broker_url) instead of the embedded one."""
+    production's sync service running for the duration (with `production_web`, production's
+    whole `esync serve`, its site included). `staging_broker`: a broker URL for staging (its
+    esync.toml broker_url) instead of the embedded one."""
     staging = real_instances("staging", backend=backend)
     production = real_instances("production", backend=backend)
     if staging_broker:
@@ -45,7 +46,11 @@ def staged_pair(real_instances, scratch, backend: str = "sqlite",
     seed(staging)
     trust_both_ways(staging, production, scratch)
     with ExitStack() as stack:
-        sync_service = stack.enter_context(production.sync_serving())
+        if production_web:
+            stack.enter_context(production.serving())
+            sync_service = None
+        else:
+            sync_service = stack.enter_context(production.sync_serving())
         served = stack.enter_context(staging.serving())
         relationship = create_relationship(staging, production, "upload")
         staging.esync("initial-sync", str(relationship), "--wait")

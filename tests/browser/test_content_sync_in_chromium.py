@@ -7,8 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.db_sync_helpers import run_python
-from tests.sync_helpers import create_relationship, seed, trust_both_ways
+from tests.db_sync_helpers import run_python, staged_pair
 from tests.test_content_sync import PNG
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -37,13 +36,9 @@ def sign_in_as(page, instance, username: str) -> None:
 
 def test_an_editor_approves_a_page_and_synchronizes_just_that_item(
         real_instances, chromium_page, tmp_path):
-    staging, production = real_instances("staging"), real_instances("production")
-    seed(staging)
-    trust_both_ways(staging, production, tmp_path)
     page = chromium_page
-    with production.serving(), staging.serving():
-        relationship = create_relationship(staging, production, "upload")
-        staging.esync("initial-sync", str(relationship), "--wait")
+    with staged_pair(real_instances, tmp_path, production_web=True) as pair:
+        staging, production, relationship = pair.staging, pair.production, pair.relationship
         made = run_python(staging, PREPARE.format(png=PNG))
 
         # Edit and approve, with the new image.

@@ -5,8 +5,8 @@ settled by the policy, and the losing version restored."""
 import pytest
 
 from tests.browser.test_security_configurator_in_chromium import sign_in
-from tests.db_sync_helpers import EDIT_CONTENT, FIRST_CONTENT, TITLE_OF, run_python
-from tests.sync_helpers import contents, create_relationship, seed, trust_both_ways
+from tests.db_sync_helpers import EDIT_CONTENT, FIRST_CONTENT, TITLE_OF, run_python, staged_pair
+from tests.sync_helpers import contents
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -19,13 +19,9 @@ result = [[u.id, u.username, u.password, u.email, u.kind, u.is_active]
 
 def test_edit_on_staging_and_sign_up_on_production_previewed_synced_and_a_conflict_restored(
         real_instances, chromium_page, tmp_path):
-    staging, production = real_instances("staging"), real_instances("production")
-    seed(staging)
-    trust_both_ways(staging, production, tmp_path)
     page = chromium_page
-    with production.serving(), staging.serving():
-        relationship = create_relationship(staging, production, "upload")
-        staging.esync("initial-sync", str(relationship), "--wait")
+    with staged_pair(real_instances, tmp_path, production_web=True) as pair:
+        staging, production = pair.staging, pair.production
         content_id = run_python(staging, FIRST_CONTENT)
 
         # A visitor signs up on production's site.
