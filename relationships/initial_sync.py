@@ -100,14 +100,14 @@ def destination_status() -> DestinationStatus:
                              mark=change_log.high_water_mark())
 
 
-def receive_copy(lines: Iterable[bytes], files_token: str,
+def receive_copy(chunks: Iterable[bytes], files_token: str,
                  progress: Callable[[int], None] = lambda n: None) -> dict:
     """Replace this instance's synced data with the source's; all or nothing."""
     backup_file = backup.backup_database() if backup.backup_wanted(initial=True) else None
     try:
         with transaction.atomic():
             with change_log.suspended():
-                applied = table_copy.import_lines(lines, progress)
+                applied = table_copy.import_stream(chunks, progress)
             # Every row was just replaced: what was logged before no longer applies, and
             # the anchors start from here.
             change_log.clear()
@@ -230,8 +230,8 @@ def _download(run: SyncRun, client: PeerClient, pgcopy: bool) -> dict:
     runs.report(run, phase="Receiving and applying the database")
     query = "?format=pgcopy" if pgcopy else ""
     with client.open("GET", f"/initial-sync/database{query}") as response:
-        lines = table_copy.split_lines(_counted(run, response.body))
-        return receive_copy(lines, token, progress=lambda n: runs.report(run, done=n))
+        return receive_copy(_counted(run, response.body), token,
+                            progress=lambda n: runs.report(run, done=n))
 
 
 def _counted(run: SyncRun, chunks: Iterable[bytes]) -> Iterable[bytes]:

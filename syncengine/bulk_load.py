@@ -50,6 +50,8 @@ def indexes_set_aside(tables: Iterable[str]) -> Iterator[None]:
             cursor.execute(f"DROP INDEX {index}")
     yield
     with connection.cursor() as cursor:
+        # pg_restore's advice: room to sort in memory while indexes and keys are rebuilt.
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for _index, definition in indexes:
             cursor.execute(definition)
         for table, name, definition in constraints:

@@ -105,7 +105,7 @@ def initial_sync_database(request):
                         f"this instance's database ({status.rows} rows) is larger than the "
                         f"source's ({source_rows})")
     try:
-        result = receive_copy(table_copy.split_lines(read_request(request)), token)
+        result = receive_copy(read_request(request), token)
     except table_copy.StreamRejected as error:
         return refusal(400, "stream_rejected", str(error))
     except Exception as error:

@@ -25,6 +25,8 @@ from relationships.id_ranges import ranged_models
 from syncengine.bulk_load import indexes_set_aside
 
 BATCH = 1000
+CHUNK = 256 * 1024  # bytes gathered before passing a piece of a COPY-format table on
+PROGRESS_BYTES = 4 * 1024 * 1024  # COPY-format bytes applied between progress reports
 PGCOPY_END = b"\\.\n"  # COPY's own end-of-data line, after a table's rows in COPY format
 USER_GROUPS = "esync:user_groups"
 USER_PERMISSIONS = "esync:user_permissions"
@@ -90,8 +92,19 @@ def _export_tables(pgcopy: bool) -> Iterator[bytes]:
             query = (f"COPY (SELECT {column_list} FROM {quote(model._meta.db_table)} "
                      f"ORDER BY {quote(model._meta.pk.column)}) TO STDOUT")
             with connection.cursor() as cursor, cursor.cursor.copy(query) as copy:
+                # psycopg hands over one row at a time: gather them, so that what follows
+                # (the coalescing, the counting, TLS) handles a few chunks, not every row.
+                gathered: list[bytes] = []
+                size = 0
                 for data in copy:
-                    yield bytes(data)
+                    gathered.append(bytes(data))
+                    size += len(data)
+                    if size >= CHUNK:
+                        yield b"".join(gathered)
+                        gathered.clear()
+                        size = 0
+                if gathered:
+                    yield b"".join(gathered)
             yield PGCOPY_END
             continue
         yield (encoder.encode(header) + "\n").encode()
@@ -112,13 +125,67 @@ def _export_tables(pgcopy: bool) -> Iterator[bytes]:
 
 
 def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        yield from (line for line in lines if line)
-    if pending:
-        yield pending
+    """The non-empty lines of a stream that arrives in chunks of any size."""
+    return _StreamReader(chunks).lines()
+
+
+class _StreamReader:
+    """A stream of newline-terminated lines in arbitrary chunks: JSON lines one at a time,
+    and a table's rows in COPY format passed on in large pieces without splitting a row."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+        self._at = 0  # what comes before this in the buffer was consumed
+
+    def _more(self) -> bool:
+        for chunk in self._chunks:
+            if chunk:
+                self._buffer = self._buffer[self._at:] + chunk
+                self._at = 0
+                return True
+        return False
+
+    def lines(self) -> Iterator[bytes]:
+        """The next non-empty lines, without their newline; the last may lack one."""
+        while True:
+            end = self._buffer.find(b"\n", self._at)
+            if end < 0:
+                if self._more():
+                    continue
+                line = self._buffer[self._at:]
+                self._buffer, self._at = b"", 0
+                if line:
+                    yield line
+                return
+            line, self._at = self._buffer[self._at:end], end + 1
+            if line:
+                yield line
+
+    def copy_block(self, write: Callable[[bytes], None], rows_so_far: Callable[[int], None],
+                   ) -> int:
+        """Pass COPY-format rows to `write` up to the `\\.` line that ends them (COPY escapes
+        every backslash in data, so no row can look like it). Returns the rows passed."""
+        rows = unreported = 0
+        while True:
+            if self._buffer.startswith(PGCOPY_END, self._at):
+                self._at += len(PGCOPY_END)
+                return rows
+            end = self._buffer.find(b"\n" + PGCOPY_END, self._at)
+            # Up to the end line, or else up to the last whole row: the rest could be the
+            # start of the end line.
+            cut = end + 1 if end >= 0 else self._buffer.rfind(b"\n", self._at) + 1
+            if cut > self._at:
+                data = self._buffer[self._at:cut]
+                self._at = cut
+                write(data)
+                rows += data.count(b"\n")
+                unreported += len(data)
+                if unreported >= PROGRESS_BYTES:
+                    rows_so_far(rows)
+                    unreported = 0
+            if end < 0 and not self._more():
+                raise StreamRejected("the stream ended inside a table")
 
 
 CONVERTED_TYPES = {"DateTimeField", "DateField", "TimeField", "DecimalField", "UUIDField",
@@ -199,41 +266,26 @@ class _RawCopy:
         self._cursor = connection.cursor()
         self._context = self._cursor.cursor.copy(
             f"COPY {quote(model._meta.db_table)} ({column_list}) FROM STDIN")
-        self._copy = self._context.__enter__()
-        self._buffer: list[bytes] = []
-        self._buffered = 0
-        self.rows = 0
+        self.write = self._context.__enter__().write
 
-    def write(self, line: bytes) -> None:
-        self._buffer.append(line)
-        self._buffer.append(b"\n")
-        self._buffered += len(line) + 1
-        self.rows += 1
-        if self._buffered >= 256 * 1024:
-            self._copy.write(b"".join(self._buffer))
-            self._buffer.clear()
-            self._buffered = 0
-
-    def close(self) -> int:
-        if self._buffer:
-            self._copy.write(b"".join(self._buffer))
+    def close(self) -> None:
         self._context.__exit__(None, None, None)
         self._cursor.close()
-        return self.rows
 
     def abort(self) -> None:
         self._context.__exit__(StreamRejected, StreamRejected("aborted"), None)
         self._cursor.close()
 
 
-def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambda n: None,
-                 ) -> int:
-    """Replace every synced row with the stream's, atomically. Returns the rows applied."""
+def import_stream(chunks: Iterable[bytes], progress: Callable[[int], None] = lambda n: None,
+                  ) -> int:
+    """Replace every synced row with the stream's (`export_lines`' output, in chunks of any
+    size), atomically. Returns the rows applied."""
     by_table = {m._meta.db_table: m for m in synced_models()}
     with transaction.atomic():
         _clear_destination(by_table)
         with indexes_set_aside(by_table):
-            applied = _load(lines, by_table, progress)
+            applied = _load(_StreamReader(chunks), by_table, progress)
         _reset_sequences(by_table.values())
         if connection.vendor == "postgresql":
             # Fresh statistics, or the planner takes the just-filled tables for empty ones
@@ -244,7 +296,7 @@ def import_lines(lines: Iterable[bytes], progress: Callable[[int], None] = lambd
     return applied
 
 
-def _load(lines: Iterable[bytes], by_table: dict[str, type[models.Model]],
+def _load(reader: _StreamReader, by_table: dict[str, type[models.Model]],
           progress: Callable[[int], None]) -> int:
     applied = 0
     writer: _TableWriter | None = None
@@ -252,15 +304,7 @@ def _load(lines: Iterable[bytes], by_table: dict[str, type[models.Model]],
     width = 0
     raw_copy: _RawCopy | None = None
     try:
-        for raw in lines:
-            if raw_copy is not None:
-                if raw == b"\\.":
-                    applied += raw_copy.close()
-                    raw_copy = None
-                    progress(applied)
-                else:
-                    raw_copy.write(raw)
-                continue
+        for raw in reader.lines():
             try:
                 item = json.loads(raw)
             except ValueError as error:
@@ -276,6 +320,11 @@ def _load(lines: Iterable[bytes], by_table: dict[str, type[models.Model]],
                         raise StreamRejected(f"unknown table {table!r} in the stream")
                     if item.get("format") == "pgcopy":
                         raw_copy = _RawCopy(by_table[table], columns)
+                        done = applied
+                        applied += reader.copy_block(
+                            raw_copy.write, lambda rows, done=done: progress(done + rows))
+                        raw_copy.close()
+                        raw_copy = None
                         continue
                     writer = _TableWriter(by_table[table], columns)
                 width = len(columns) if isinstance(columns, list) else -1
@@ -291,8 +340,6 @@ def _load(lines: Iterable[bytes], by_table: dict[str, type[models.Model]],
             applied += 1
             if applied % BATCH == 0:
                 progress(applied)
-        if raw_copy is not None:
-            raise StreamRejected("the stream ended inside a table")
     except BaseException:
         if raw_copy is not None:
             with suppress(Exception):

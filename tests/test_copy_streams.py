@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def lines(*items) -> list[bytes]:
-    return [json.dumps(item).encode() for item in items]
+    return [json.dumps(item).encode() + b"\n" for item in items]
 
 
 @pytest.mark.parametrize("stream, message", [
@@ -29,7 +29,7 @@ def lines(*items) -> list[bytes]:
 def test_a_bad_stream_is_refused_and_changes_nothing(stream, message):
     page = factories.content()
     with pytest.raises(table_copy.StreamRejected, match=message):
-        table_copy.import_lines(stream)
+        table_copy.import_stream(stream)
     assert list(Content.objects.values_list("id", flat=True)) == [page.id]
     assert Folder.objects.count() == 1
 
@@ -37,10 +37,10 @@ def test_a_bad_stream_is_refused_and_changes_nothing(stream, message):
 def test_the_stream_round_trips_every_synced_row_exactly():
     page = factories.content()
     exported_as = (page.id, page.title, page.edited_at, page.folder_id)
-    exported = list(table_copy.split_lines(table_copy.export_lines()))
+    exported = list(table_copy.export_lines())
     page.title = "changed after the export"
     page.save()
-    applied = table_copy.import_lines(exported)
+    applied = table_copy.import_stream(exported)
     copy = Content.objects.get()
     assert (copy.id, copy.title, copy.edited_at, copy.folder_id) == exported_as
     assert copy.edited_at.microsecond == exported_as[2].microsecond  # not rounded
@@ -95,11 +95,41 @@ def test_on_postgresql_indexes_and_constraints_come_back_after_a_load():
     factories.content()
     before = schema()
     assert any(kind == "constraint" and "FOREIGN KEY" in d for kind, _, d in before)
-    table_copy.import_lines(list(table_copy.split_lines(table_copy.export_lines(pgcopy=True))))
+    table_copy.import_stream(list(table_copy.export_lines(pgcopy=True)))
     assert schema() == before
     dangling = lines({"table": "cms_content", "columns": ["id", "folder_id", "title"]},
                      [7, 999999, "points at no folder"])
     with pytest.raises(Exception, match="foreign key|violates"):
-        table_copy.import_lines(dangling)
+        table_copy.import_stream(dangling)
     assert schema() == before
     assert Content.objects.count() == 1
+
+
+COPY_STREAM = (b'{"table":"cms_folder","columns":["id"],"format":"pgcopy"}\n'
+               b"1\tback\\\\.\n2\t\\.x\n"  # escaped backslashes: no row is the end line
+               b"\\.\n"
+               b'{"table":"cms_tag","columns":["id"],"format":"pgcopy"}\n'
+               b"\\.\n"
+               b'{"table":"esync:user_groups","columns":["user_id","group"]}\n')
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 64, len(COPY_STREAM)])
+def test_copy_format_rows_pass_through_whole_whatever_the_chunking(size):
+    chunks = [COPY_STREAM[i:i + size] for i in range(0, len(COPY_STREAM), size)]
+    reader = table_copy._StreamReader(chunks)
+    seen, tables = [], []
+    for line in reader.lines():
+        tables.append(json.loads(line)["table"])
+        if json.loads(line).get("format") == "pgcopy":
+            data: list[bytes] = []
+            rows = reader.copy_block(data.append, lambda rows: None)
+            seen.append((rows, b"".join(data)))
+    assert tables == ["cms_folder", "cms_tag", "esync:user_groups"]
+    assert seen == [(2, b"1\tback\\\\.\n2\t\\.x\n"), (0, b"")]
+
+
+def test_a_stream_cut_inside_a_copy_format_table_is_refused():
+    reader = table_copy._StreamReader([COPY_STREAM[:70]])
+    next(reader.lines())
+    with pytest.raises(table_copy.StreamRejected, match="ended inside a table"):
+        reader.copy_block(lambda data: None, lambda rows: None)
