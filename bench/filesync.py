@@ -23,8 +23,8 @@ apply) beside rsync copying the same tree to a folder of its own through an rsyn
 
     rsync -a --delete --stats SRC/siteroot/site/ rsync://127.0.0.1:P/bench/
 
-Scenarios, each applied to the source tree and then synced by both: the first full copy, a
-run with no change, 1% of the files rewritten (same size), 1 MB appended to the big file, and
+Scenarios, each applied to the source tree and then synced by both: the first full copy, three
+runs with no change, 1% of the files rewritten (same size), 1 MB appended to the big file, and
 1,000 files deleted. Bytes: esync's from the run's log (`esync logs --json`), rsync's "Total
 bytes sent" of --stats. The table's last column is the esync run's own duration (its log's
 start to end), without the command's start-up and polling. Everything lives in a temporary
@@ -193,7 +193,8 @@ def main() -> None:
             rows.append((scenario, seconds, rsync_seconds, sent, rsync_sent, status, run))
 
         measure("first copy")
-        measure("no change")
+        for attempt in ("no change", "no change, again", "no change, a third time"):
+            measure(attempt)
 
         changed = rng.sample(files, max(1, len(files) // 100))
         for path in changed:
@@ -226,11 +227,14 @@ def main() -> None:
             print(f"{scenario:<28} {seconds:9.2f} {rsync_seconds:9.2f} "
                   f"{seconds / rsync_seconds:7.2f} {sent:>14,} {rsync_sent:>14,}  "
                   f"{status:<8} {run:11.2f}")
-        no_change, one_percent, append = rows[1], rows[2], rows[3]
+        # The median of the three no-change runs: the first after the copy may find the
+        # journals overflowed by it (the destination wrote every file) and scan in full.
+        no_change = sorted(rows[1:4], key=lambda row: row[1] / row[2])[1]
+        one_percent, append = rows[4], rows[5]
         print()
         print(f"goal: no change <= rsync           "
               f"{'met' if no_change[1] <= no_change[2] else 'MISSED'}"
-              f" ({no_change[1] / no_change[2]:.2f}x)")
+              f" ({no_change[1] / no_change[2]:.2f}x, the median of three)")
         print(f"goal: 1% changed <= 1.2x rsync     "
               f"{'met' if one_percent[1] <= 1.2 * one_percent[2] else 'MISSED'}"
               f" ({one_percent[1] / one_percent[2]:.2f}x)")

@@ -57,6 +57,7 @@ class InstanceConfig:
     load_balanced: bool = False
     max_files_per_run: int = 500_000
     max_bytes_per_run: int = 100 * 1024**3
+    file_journal: bool = True
     backup: BackupSettings = field(default_factory=BackupSettings)
 
     @property
@@ -112,6 +113,7 @@ _SCALAR_KEYS: dict[str, tuple[type, object, str]] = {
     "load_balanced": (bool, lambda v: True, "true or false"),
     "max_files_per_run": (int, lambda v: v > 0, "a positive number of files"),
     "max_bytes_per_run": (int, lambda v: v > 0, "a positive number of bytes"),
+    "file_journal": (bool, lambda v: True, "true or false"),
 }
 _BACKUP_KEYS: dict[str, tuple[type, object, str]] = {
     "mode": (str, lambda v: v in BACKUP_MODES, "one of none, initial, every"),
@@ -236,6 +238,9 @@ def render_config(config: InstanceConfig) -> str:
         "# File sync refuses a run (or a peer's stream) that would move more than this.",
         f"max_files_per_run = {toml_value(c.max_files_per_run)}",
         f"max_bytes_per_run = {toml_value(c.max_bytes_per_run)}",
+        "# Watch the site root while running, so a file sync looks again only where files",
+        "# changed (a full scan whenever the watch cannot vouch: after a start, an overflow).",
+        f"file_journal = {toml_value(c.file_journal)}",
         "",
         "[backup]",
         "# none | initial | every: back up the destination database before a sync.",

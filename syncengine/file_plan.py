@@ -89,7 +89,9 @@ def decide(path: str, local: FileInfo | None, remote: FileInfo | None, base: Fil
 def plan(local: Manifest, remote: Manifest, base: Manifest, direction: str, policy: str,
          items_synced: set[str]) -> list[FileAction]:
     actions = []
-    for path in sorted(set(local) | set(remote) | set(base)):
+    # A path whose entries are the same on both sides (or absent from both) needs nothing:
+    # only the others are looked at, found by set arithmetic rather than path by path.
+    for path in sorted({path for path, _ in local.items() ^ remote.items()}):
         mine, theirs = local.get(path), remote.get(path)
         if mine is not None and theirs is not None and mine.size == theirs.size and \
                 mine.digest == theirs.digest:

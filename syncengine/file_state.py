@@ -13,10 +13,13 @@ atomically; losing a base is harmless (a file that is equal on both sides is sim
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
+import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -55,15 +58,19 @@ def digest_of(path: Path) -> str:
     return hasher.hexdigest()
 
 
-def walk_files(root: Path, items: Iterable[str]) -> Iterable[tuple[str, os.stat_result]]:
+def walk_files(root: Path, items: Iterable[str], folders: set[str] | None = None,
+               ) -> Iterable[tuple[str, os.stat_result]]:
     """(relative path, stat) of every regular file under the items' folders. Links are not
-    followed and not synced: a link could lead out of the site root."""
+    followed and not synced: a link could lead out of the site root. `folders`, if given,
+    receives every folder walked ("" for the root)."""
     wanted = top_folders(set(items))
-    stack: list[tuple[Path, str]] = []
     try:
         entries = list(os.scandir(root))
     except FileNotFoundError:
         return
+    if folders is not None:
+        folders.add("")
+    stack: list[tuple[Path, str]] = []
     for entry in entries:
         if entry.is_symlink() or entry.name.startswith(OWN_FILE_PREFIX):
             continue
@@ -72,12 +79,19 @@ def walk_files(root: Path, items: Iterable[str]) -> Iterable[tuple[str, os.stat_
                 stack.append((Path(entry.path), entry.name))
         elif entry.is_file() and wanted is None:
             yield entry.name, entry.stat()
+    yield from _walk_below(stack, folders)
+
+
+def _walk_below(stack: list[tuple[Path, str]], folders: set[str] | None,
+                ) -> Iterable[tuple[str, os.stat_result]]:
     while stack:
         folder, relative = stack.pop()
         try:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError, PermissionError):
             continue
+        if folders is not None:
+            folders.add(relative)
         for entry in entries:
             if entry.is_symlink() or entry.name.startswith(OWN_FILE_PREFIX):
                 continue
@@ -105,7 +119,7 @@ def _read(path: Path) -> Manifest:
 
 
 def _write(path: Path, manifest: Manifest) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(temp, "w") as out:
         json.dump({name: info.as_list() for name, info in manifest.items()}, out,
                   separators=(",", ":"))
@@ -114,41 +128,303 @@ def _write(path: Path, manifest: Manifest) -> None:
     os.replace(temp, path)
 
 
-def scan(root: Path, items: Iterable[str], file_filter: FileFilter,
-         cache_name: str = "digests.json") -> Manifest:
-    """The manifest of the synced files under `root` for these items and filter."""
-    items = set(items)
-    cache_path = _state_file(cache_name)
-    cache = _read(cache_path)
-    manifest: Manifest = {}
-    fresh = 0
-    for relative, stat in walk_files(root, items):
-        if not is_synced(relative, items, file_filter):
-            continue
-        known = cache.get(relative)
-        if known is not None and known.size == stat.st_size and \
-                known.mtime_ns == stat.st_mtime_ns:
-            manifest[relative] = known
-            continue
+def _file_key(path: Path) -> tuple | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+_lock = threading.RLock()  # scans, caches and scopes of this process, one thread at a time
+
+
+class _ManifestFile:
+    """A manifest kept as a JSON file plus a log of lines appended since (`<name>.log`), so
+    that recording a few files costs a few lines, not a rewrite of every entry. Each process
+    keeps it in memory and reads only what other processes appended since. When the log has
+    grown to about a fifth of the whole it is folded into the file (for the digest cache, an
+    entry lost in a race with another process's append costs one more digest, never a wrong
+    one; a relationship's base has a single writer, the initiator's worker)."""
+
+    def __init__(self, path: Path, durable: bool = False) -> None:
+        self.path, self.log = path, path.with_name(path.name + ".log")
+        self.durable = durable
+        self.key: tuple | None = None
+        self.offset = 0
+        self.entries: Manifest = {}
+        self.version = 0  # moves on whenever the entries do
+
+    def current(self) -> Manifest:
+        """The entries, live: read them, never change them but through `update`."""
+        key = _file_key(self.path)
         try:
-            info = FileInfo(stat.st_size, stat.st_mtime_ns, digest_of(root / relative))
-        except (FileNotFoundError, IsADirectoryError):
-            continue  # removed while we looked
-        manifest[relative] = cache[relative] = info
-        fresh += 1
-    if fresh:
-        _write(cache_path, cache)
-    return manifest
+            size = self.log.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if key != self.key or size < self.offset:
+            self.entries, self.key, self.offset = _read(self.path), key, 0
+            self.version += 1
+        if size > self.offset:
+            with open(self.log, "rb") as log:
+                log.seek(self.offset)
+                tail = log.read(size - self.offset)
+            complete = tail.rfind(b"\n") + 1  # a line being appended right now waits
+            for line in tail[:complete].splitlines():
+                with contextlib.suppress(ValueError, TypeError):
+                    name, *values = json.loads(line)
+                    if values:
+                        self.entries[name] = FileInfo(*values)
+                    else:
+                        self.entries.pop(name, None)
+            self.offset += complete
+            self.version += 1
+        return self.entries
+
+    def update(self, changed: Manifest, removed: Iterable[str] = ()) -> None:
+        self.current()
+        removed = list(removed)
+        lines = [json.dumps([name, *info], separators=(",", ":")) for name, info in
+                 changed.items()] + [json.dumps([name]) for name in removed]
+        if not lines:
+            return
+        data = ("\n".join(lines) + "\n").encode()
+        with open(self.log, "ab") as log:
+            log.write(data)
+            if self.durable:
+                log.flush()
+                os.fsync(log.fileno())
+            end = log.tell()
+        if end == self.offset + len(data):
+            # Nobody else appended meanwhile: take the very objects given (comparisons with
+            # them then stop at identity) instead of reading them back.
+            self.entries.update(changed)
+            for name in removed:
+                self.entries.pop(name, None)
+            self.offset, self.version = end, self.version + 1
+        else:
+            self.current()
+        if self.offset > 4096 and self.offset > len(self.entries) * 15:
+            _write(self.path, self.entries)
+            with open(self.log, "wb"):
+                pass
+            self.key, self.offset = _file_key(self.path), 0
+
+    def forget(self) -> None:
+        self.log.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+        self.current()
+
+
+_manifest_files: dict[Path, _ManifestFile] = {}
+
+
+def _manifest_file(path: Path, durable: bool = False) -> _ManifestFile:
+    store = _manifest_files.get(path)
+    if store is None:
+        store = _manifest_files[path] = _ManifestFile(path, durable)
+    return store
+
+
+def _digests(cache_name: str) -> _ManifestFile:
+    return _manifest_file(_state_file(cache_name))
 
 
 def remember(written: Manifest, cache_name: str = "digests.json") -> None:
     """Put files this instance just wrote into the digest cache, so they are not read again."""
     if not written:
         return
-    cache_path = _state_file(cache_name)
-    cache = _read(cache_path)
-    cache.update(written)
-    _write(cache_path, cache)
+    with _lock:
+        _digests(cache_name).update(written)
+
+
+# -- scans ------------------------------------------------------------------------------------
+
+@dataclass
+class _Scope:
+    """The last scan of one root for one set of items and filter, kept by this process."""
+
+    manifest: Manifest
+    files_in: dict[str, set[str]]  # folder -> the synced files directly in it
+    folders: set[str]  # every folder walked
+    mark: int  # the file journal's mark the manifest is good up to
+    generation: str = field(default_factory=lambda: uuid.uuid4().hex)
+    version: int = 0
+    changed_at: dict[str, int] = field(default_factory=dict)  # path -> version it changed in
+
+
+_scopes: dict[tuple, _Scope] = {}
+MOST_SCOPES = 16
+
+
+def scan(root: Path, items: Iterable[str], file_filter: FileFilter,
+         cache_name: str = "digests.json") -> Manifest:
+    """The manifest of the synced files under `root` for these items and filter."""
+    with _lock:
+        return dict(_scan(Path(root), set(items), file_filter, cache_name).manifest)
+
+
+def scan_since(root: Path, items: Iterable[str], file_filter: FileFilter, token: str,
+               ) -> tuple[Manifest, list[str], str, bool]:
+    """What changed since the scan that handed out `token`: (files new or changed, paths
+    gone, the token for next time, complete). `complete` means the token was not this
+    process's (or is too old) and the files are the whole manifest instead."""
+    with _lock:
+        scope = _scan(Path(root), set(items), file_filter, "digests.json")
+        generation, _, version = token.partition(".")
+        if generation != scope.generation or not version.isdigit():
+            return dict(scope.manifest), [], _token(scope), True
+        since = int(version)
+        changed = [path for path, at in scope.changed_at.items() if at > since]
+        files = {path: scope.manifest[path] for path in changed if path in scope.manifest}
+        removed = [path for path in changed if path not in scope.manifest]
+        return files, removed, _token(scope), False
+
+
+def _token(scope: _Scope) -> str:
+    return f"{scope.generation}.{scope.version}"
+
+
+def _scan(root: Path, items: set[str], file_filter: FileFilter, cache_name: str) -> _Scope:
+    from syncengine.file_journal import journal_for
+
+    key = (str(root), frozenset(items), file_filter.mode, tuple(file_filter.extensions),
+           cache_name)
+    scope = _scopes.get(key)
+    journal = journal_for(root) if settings.ESYNC.file_journal else None
+    folders, mark = (journal.changes_since(scope.mark if scope else 0) if journal
+                     else (None, 0))
+    digests = _digests(cache_name)
+    cache = digests.current()
+    fresh: Manifest = {}
+    if scope is None or folders is None:
+        new = _full_scan(root, items, file_filter, cache, fresh, mark)
+        if scope is not None:
+            changed = {path for path, _ in scope.manifest.items() ^ new.manifest.items()}
+            new.generation, new.version, new.changed_at = (scope.generation, scope.version,
+                                                           scope.changed_at)
+            _changed(new, changed)
+        scope = new
+    else:
+        _changed(scope, _rescan(root, items, file_filter, cache, fresh, scope, folders))
+        scope.mark = mark
+    if fresh:
+        digests.update(fresh)
+    _scopes.pop(key, None)
+    _scopes[key] = scope
+    while len(_scopes) > MOST_SCOPES:
+        _scopes.pop(next(iter(_scopes)))
+    return scope
+
+
+def _changed(scope: _Scope, paths: set[str]) -> None:
+    if paths:
+        scope.version += 1
+        for path in paths:
+            scope.changed_at[path] = scope.version
+
+
+def _info(root: Path, relative: str, stat: os.stat_result, known: FileInfo | None,
+          cache: Manifest, fresh: Manifest) -> FileInfo | None:
+    """A file's entry: the known one while its size and mtime hold, else from the digest
+    cache, else read. None if it went away meanwhile."""
+    for candidate in (known, cache.get(relative)):
+        if candidate is not None and candidate.size == stat.st_size and \
+                candidate.mtime_ns == stat.st_mtime_ns:
+            return candidate
+    try:
+        info = FileInfo(stat.st_size, stat.st_mtime_ns, digest_of(root / relative))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    fresh[relative] = info
+    return info
+
+
+def _full_scan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifest,
+               fresh: Manifest, mark: int) -> _Scope:
+    scope = _Scope({}, {}, set(), mark)
+    for relative, stat in walk_files(root, items, scope.folders):
+        _add(root, relative, stat, items, file_filter, cache, fresh, scope)
+    return scope
+
+
+def _add(root: Path, relative: str, stat: os.stat_result, items: set[str],
+         file_filter: FileFilter, cache: Manifest, fresh: Manifest, scope: _Scope) -> bool:
+    """Enter one file seen on disk into the scope; True if its entry changed."""
+    if not is_synced(relative, items, file_filter):
+        return False
+    known = scope.manifest.get(relative)
+    info = _info(root, relative, stat, known, cache, fresh)
+    if info is None:
+        return False
+    scope.manifest[relative] = info
+    scope.files_in.setdefault(relative.rpartition("/")[0], set()).add(relative)
+    return info != known
+
+
+def _rescan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifest,
+            fresh: Manifest, scope: _Scope, folders: set[str]) -> set[str]:
+    """Look again only in the folders the journal marked; the paths whose entry changed."""
+    wanted = top_folders(items)
+    changed: set[str] = set()
+    below: dict[str, set[str]] = {}  # folder -> its subfolders, as walked last time
+    for known in scope.folders:
+        if known:
+            below.setdefault(known.rpartition("/")[0], set()).add(known)
+    for folder in sorted(folders, key=len):  # parents first
+        if folder not in scope.folders:
+            continue  # not walked: out of the items, or gone with a parent already
+        try:
+            entries = list(os.scandir(root / folder if folder else root))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            changed |= _forget(scope, folder)
+            continue
+        files: list[tuple[str, os.stat_result]] = []
+        subfolders: dict[str, str] = {}
+        for entry in entries:
+            if entry.is_symlink() or entry.name.startswith(OWN_FILE_PREFIX):
+                continue
+            child = f"{folder}/{entry.name}" if folder else entry.name
+            if entry.is_dir():
+                if folder or wanted is None or entry.name.lower() in wanted:
+                    subfolders[child] = entry.path
+            elif entry.is_file() and (folder or wanted is None):
+                with contextlib.suppress(FileNotFoundError):
+                    files.append((child, entry.stat()))
+        present = {relative for relative, _ in files}
+        for gone in scope.files_in.get(folder, set()) - present:
+            changed |= _drop(scope, gone)
+        for relative, stat in files:
+            if _add(root, relative, stat, items, file_filter, cache, fresh, scope):
+                changed.add(relative)
+        for gone in below.get(folder, set()) - set(subfolders):
+            changed |= _forget(scope, gone)
+        new = [(Path(path), relative) for relative, path in subfolders.items()
+               if relative not in scope.folders]
+        for relative, stat in _walk_below(new, scope.folders):
+            if _add(root, relative, stat, items, file_filter, cache, fresh, scope):
+                changed.add(relative)
+    return changed
+
+
+def _drop(scope: _Scope, relative: str) -> set[str]:
+    files = scope.files_in.get(relative.rpartition("/")[0])
+    if files is not None:
+        files.discard(relative)
+    return {relative} if scope.manifest.pop(relative, None) is not None else set()
+
+
+def _forget(scope: _Scope, folder: str) -> set[str]:
+    """A folder went away: it and everything below leave the scope."""
+    prefix = f"{folder}/"
+    gone_folders = {f for f in scope.folders if f == folder or f.startswith(prefix)}
+    scope.folders -= gone_folders
+    dropped: set[str] = set()
+    for gone in gone_folders:
+        for relative in scope.files_in.pop(gone, set()):
+            if scope.manifest.pop(relative, None) is not None:
+                dropped.add(relative)
+    return dropped
 
 
 # -- the base of a relationship ---------------------------------------------------------------
@@ -157,33 +433,49 @@ def remember(written: Manifest, cache_name: str = "digests.json") -> None:
 class Base:
     files: Manifest
     items_synced: set[str]
+    version: tuple = ()  # (store, version) of the stored base it was read from
 
 
-def _base_path(relationship_id: int) -> Path:
-    return _state_file(f"base-{int(relationship_id)}.json")
+def _base_store(relationship_id: int) -> _ManifestFile:
+    return _manifest_file(_state_file(f"base-{int(relationship_id)}.files.json"), durable=True)
+
+
+def _items_path(relationship_id: int) -> Path:
+    return _state_file(f"base-{int(relationship_id)}.items.json")
 
 
 def load_base(relationship_id: int) -> Base:
-    path = _base_path(relationship_id)
-    try:
-        raw = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return Base({}, set())
-    return Base({name: FileInfo.from_list(v) for name, v in raw.get("files", {}).items()},
-                set(raw.get("items_synced", [])))
+    """The relationship's base (read from disk only where it changed there). Its files are
+    live: not to be modified, but replaced with `save_base`."""
+    with _lock:
+        store = _base_store(relationship_id)
+        files = store.current()
+        try:
+            items = set(json.loads(_items_path(relationship_id).read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            items = set()
+        return Base(files, items, (id(store), store.version))
 
 
 def save_base(relationship_id: int, base: Base) -> None:
-    path = _base_path(relationship_id)
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w") as out:
-        json.dump({"items_synced": sorted(base.items_synced),
-                   "files": {n: i.as_list() for n, i in base.files.items()}}, out,
-                  separators=(",", ":"))
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
+    with _lock:
+        store = _base_store(relationship_id)
+        current = store.current()
+        changed = dict(base.files.items() - current.items())
+        removed = list(current.keys() - base.files.keys())
+        store.update(changed, removed)
+        items = _items_path(relationship_id)
+        try:
+            unchanged = set(json.loads(items.read_text())) == base.items_synced
+        except (FileNotFoundError, ValueError, TypeError):
+            unchanged = False
+        if not unchanged:
+            temp = items.with_name(f".{items.name}.{os.getpid()}.tmp")
+            temp.write_text(json.dumps(sorted(base.items_synced)))
+            os.replace(temp, items)
 
 
 def forget_base(relationship_id: int) -> None:
-    _base_path(relationship_id).unlink(missing_ok=True)
+    with _lock:
+        _base_store(relationship_id).forget()
+        _items_path(relationship_id).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ cannot be moved is recorded as skipped with its reason, and the run goes on.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -348,21 +349,38 @@ def batches(paths: list[str], manifest: Manifest) -> Iterable[list[str]]:
         yield batch
 
 
-def remote_manifest(client, items: list[str], file_filter: FileFilter) -> Manifest:
+# The peer's manifest as last received, per relationship and scope, with the token to ask
+# for what changed since: this process's memory (a restarted worker asks for all of it).
+_remote_copies: dict[tuple, tuple[str, Manifest]] = {}
+_remote_copies_lock = threading.Lock()
+
+
+def remote_manifest(client, items: list[str], file_filter: FileFilter,
+                    relationship_id: int = 0) -> Manifest:
+    key = (relationship_id, client.expected, tuple(sorted(items)), file_filter.mode,
+           tuple(file_filter.extensions))
+    with _remote_copies_lock:
+        token, copy = _remote_copies.pop(key, ("", {}))
     query = urlencode({"items": ",".join(items), "filter": file_filter.mode,
-                       "extensions": ",".join(file_filter.extensions)})
+                       "extensions": ",".join(file_filter.extensions), "since": token})
     with client.open("GET", f"/files/manifest?{query}") as response:
-        raw = json.loads(b"".join(response.body))["files"]
+        answer = json.loads(b"".join(response.body))
     # Shapes are checked here; each path again, fully, before anything is written or deleted.
-    manifest: Manifest = {}
     try:
-        for path, (size, mtime_ns, digest) in raw.items():
+        files, removed, token = answer["files"], answer.get("removed", []), answer.get("token", "")
+        manifest: Manifest = {} if answer.get("complete", True) else copy
+        for path, (size, mtime_ns, digest) in files.items():
             if item_of(path) not in items or type(size) is not int or \
                     type(mtime_ns) is not int or type(digest) is not str:
                 raise FileRefused(f"the peer's file list names {path!r} wrongly")
             manifest[path] = FileInfo(size, mtime_ns, digest)
-    except (TypeError, ValueError) as error:
+        for path in removed:
+            manifest.pop(path, None)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise FileRefused("the peer's file list is malformed") from error
+    if isinstance(token, str) and token:
+        with _remote_copies_lock:
+            _remote_copies[key] = (token, dict(manifest))
     return manifest
 
 
@@ -393,11 +411,11 @@ def sync_files(run, profile, progress: Callable[..., None], client,
     progress(phase="Comparing files on both servers")
     # The peer scans its side while this one scans here.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        asked = pool.submit(remote_manifest, client, items, file_filter)
+        asked = pool.submit(remote_manifest, client, items, file_filter, relationship_id)
         local = file_state.scan(file_transfer.site_root(), items, file_filter)
         remote = asked.result()
     base = file_state.load_base(relationship_id)
-    in_scope = {p: i for p, i in base.files.items() if is_synced(p, items, file_filter)}
+    in_scope = _in_scope(relationship_id, base, items, file_filter)
     if only_paths is not None:
         wanted = set(only_paths)
         missing = sorted(wanted - set(local))
@@ -426,21 +444,45 @@ def sync_files(run, profile, progress: Callable[..., None], client,
     return outcome
 
 
+_in_scope_memo: dict[tuple, tuple[tuple, Manifest]] = {}
+
+
+def _in_scope(relationship_id: int, base: file_state.Base, items: list[str],
+              file_filter: FileFilter) -> Manifest:
+    """The base's files these items and filter cover; remembered while the stored base stays
+    the same (a check per path costs more than the rest of a run with nothing to do)."""
+    key = (relationship_id, tuple(sorted(items)), file_filter.mode, tuple(file_filter.extensions))
+    memo = _in_scope_memo.get(key)
+    if memo is None or not base.version or memo[0] != base.version:
+        memo = base.version, {p: i for p, i in base.files.items()
+                              if is_synced(p, items, file_filter)}
+        _in_scope_memo[key] = memo
+    return memo[1]
+
+
 def save_new_base(relationship_id: int, base: file_state.Base, in_scope: Manifest,
                   local: Manifest, remote: Manifest, now_equal: dict[str, FileInfo | None],
                   items: list[str]) -> None:
     """The base after a run: files equal on both sides (before or by this run) as they are;
     files this run could not settle keep their old base, so they still count as changed."""
-    files = {p: i for p, i in base.files.items() if p not in in_scope}
-    for path in set(local) | set(remote) | set(in_scope):
+    known = in_scope.items()
+    # Elsewhere the file is the same on both sides and as in the base: the base holds.
+    moved = set(now_equal) | {path for path, _ in local.items() ^ known} | \
+        {path for path, _ in remote.items() ^ known}
+    if not moved and base.items_synced >= set(items):
+        return
+    files = dict(base.files)
+    for path in moved:
         if path in now_equal:
-            if now_equal[path] is not None:
-                files[path] = now_equal[path]
+            settled = now_equal[path]
         elif same(local.get(path), remote.get(path)):
-            if local.get(path) is not None:
-                files[path] = local[path]
-        elif path in in_scope:
-            files[path] = in_scope[path]
+            settled = local.get(path)
+        else:
+            settled = in_scope.get(path)
+        if settled is None:
+            files.pop(path, None)
+        else:
+            files[path] = settled
     if files == base.files and base.items_synced >= set(items):
         return
     file_state.save_base(relationship_id, file_state.Base(files, base.items_synced | set(items)))

@@ -68,12 +68,15 @@ def answers_refusals(view):
 @require_GET
 @answers_refusals
 def manifest(request):
+    """The synced files here, or only what changed since the token of an earlier answer."""
     items = _items(request)
     file_filter = FileFilter.of(request.GET.get("filter", "none"),
                                 request.GET.get("extensions", ""))
-    files = file_state.scan(file_transfer.site_root(), items, file_filter)
+    files, removed, token, complete = file_state.scan_since(
+        file_transfer.site_root(), items, file_filter, request.GET.get("since", ""))
     # FileInfo is a tuple: it goes out as a JSON list as it is.
-    return JsonResponse({"files": files})
+    return JsonResponse({"files": files, "removed": removed, "token": token,
+                         "complete": complete})
 
 
 @require_POST

@@ -1,0 +1,214 @@
+"""Which folders of a site root changed, as this process has seen them (watchdog's inotify
+observer), so that a scan can look again only there.
+
+The journal numbers what it sees: every event marks its folder (and, for a folder's own
+event, the folder's parent) with the next number. A scan keeps the number it read up to and
+next time asks for the folders marked after it. The answer is trusted only because:
+
+- a *barrier* comes first: the journal creates a probe file under the root and waits until
+  the probe's own event comes back; the kernel and watchdog deliver events in order, so
+  everything that happened before the question has been counted by then;
+- losses are owned up to: when the kernel's queue overflows or watchdog reports any trouble,
+  or the observer is not running, the journal cannot vouch (`None`) for anything before that
+  moment and the caller scans everything, as it does for its first look after a start.
+
+The probe is a file `.esync-probe-*` at the root, removed at once; names beginning with
+`.esync-` are this program's own and never synced, and their events mark nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from pathlib import Path
+
+from watchdog.events import FileSystemEventHandler
+
+from syncengine.file_rules import OWN_FILE_PREFIX
+
+logger = logging.getLogger(__name__)
+
+PROBE_PREFIX = f"{OWN_FILE_PREFIX}probe-"
+BARRIER_SECONDS = 2.0
+MOST_ROOTS = 4  # journals kept running at once in a process (each test makes its own root)
+
+
+class FolderJournal:
+    """The folders under one root that changed since a given mark, or None if unknown."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._prefix = str(self.root) + os.sep
+        self._lock = threading.Lock()
+        self._mark = 1  # marks handed out are never 0, which stands for "no look yet"
+        self._marked: dict[str, int] = {}  # folder ("" = the root) -> the mark it last got
+        self._lost_at = 0  # events up to this mark may be missing
+        self._probes: dict[str, threading.Event] = {}
+        self._observer = None
+        self.identity = _identity(self.root)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def start(self) -> bool:
+        """Watch the root; False (and no journal) when this platform or its limits forbid."""
+        from watchdog import events
+
+        # What changes a file's content, size, mtime or place; reads (open, close without
+        # writing) are left out, or every sync's own reading would mark every folder.
+        kinds = [getattr(events, name) for name in (
+            "FileCreatedEvent", "DirCreatedEvent", "FileModifiedEvent", "FileMovedEvent",
+            "DirMovedEvent", "FileDeletedEvent", "DirDeletedEvent", "FileClosedEvent",
+            "FileAttribEvent") if hasattr(events, name)]  # utime() is an attribute change
+        from watchdog.observers import Observer
+
+        try:
+            observer = Observer()
+            observer.schedule(_Handler(self), str(self.root), recursive=True,
+                              event_filter=kinds)
+            observer.daemon = True
+            observer.start()
+        except OSError as error:
+            logger.warning("No file journal for %s (every sync scans the whole tree): %s",
+                           self.root, error)
+            return False
+        self._observer = observer
+        _watching.add(self)
+        return True
+
+    def stop(self) -> None:
+        _watching.discard(self)
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer = None
+
+    @property
+    def running(self) -> bool:
+        return self._observer is not None and self._observer.is_alive()
+
+    def lose_track(self) -> None:
+        """Events may have been dropped: nothing before now can be vouched for."""
+        with self._lock:
+            self._mark += 1
+            self._lost_at = self._mark
+
+    # -- asking ------------------------------------------------------------------------------
+
+    def changes_since(self, mark: int) -> tuple[set[str] | None, int]:
+        """(the folders marked after `mark`, or None when that cannot be known; the mark to
+        ask from next time). A caller's first question is `changes_since(0)`: None."""
+        if not self.running or not self._barrier():
+            return None, 0
+        with self._lock:
+            now = self._mark
+            if mark <= 0 or self._lost_at > mark:
+                return None, now
+            return {folder for folder, at in self._marked.items() if at > mark}, now
+
+    def _barrier(self) -> bool:
+        name = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+        arrived = threading.Event()
+        with self._lock:
+            self._probes[name] = arrived
+        probe = self.root / name
+        try:
+            probe.touch()
+            return arrived.wait(BARRIER_SECONDS)
+        except OSError:
+            return False
+        finally:
+            with self._lock:
+                self._probes.pop(name, None)
+            probe.unlink(missing_ok=True)
+
+    # -- the observer's side ---------------------------------------------------------------
+
+    def _relative(self, path: str) -> str | None:
+        if not path.startswith(self._prefix):
+            return "" if path == str(self.root) else None
+        return path[len(self._prefix):].replace(os.sep, "/")
+
+    def saw(self, paths: tuple[str, ...], is_directory: bool, created: bool) -> None:
+        with self._lock:
+            for path in paths:
+                relative = self._relative(path)
+                if relative is None:
+                    continue
+                if relative.startswith(PROBE_PREFIX):
+                    probe = self._probes.get(relative)
+                    if probe is not None and created:
+                        probe.set()
+                    continue
+                if any(part.startswith(OWN_FILE_PREFIX) for part in relative.split("/")):
+                    continue
+                self._mark += 1
+                self._marked[relative.rpartition("/")[0]] = self._mark
+                if is_directory:
+                    self._marked[relative] = self._mark
+
+
+class _Handler(FileSystemEventHandler):
+    """watchdog's side: every event to the journal, as plain paths."""
+
+    def __init__(self, journal: FolderJournal) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def dispatch(self, event) -> None:
+        paths = tuple(os.fsdecode(p) for p in (event.src_path, getattr(event, "dest_path", ""))
+                      if p)
+        self.journal.saw(paths, event.is_directory, event.event_type == "created")
+
+
+_watching: set[FolderJournal] = set()
+_journals: dict[str, FolderJournal] = {}
+_refused: set[tuple[str, tuple[int, int]]] = set()
+_journals_lock = threading.Lock()
+
+
+def journal_for(root: Path) -> FolderJournal | None:
+    """This process's journal of `root`, started on first use; None where it cannot run."""
+    key = str(root)
+    with _journals_lock:
+        journal = _journals.pop(key, None)
+        identity = _identity(Path(root))
+        if journal is not None and journal.running and journal.identity == identity:
+            _journals[key] = journal
+            return journal
+        if journal is not None:  # stopped, or the root was replaced by another folder
+            journal.stop()
+        if identity is None or (key, identity) in _refused:
+            return None
+        if len(_journals) >= MOST_ROOTS:
+            oldest = next(iter(_journals))
+            _journals.pop(oldest).stop()
+        journal = FolderJournal(Path(root))
+        if not journal.start():
+            _refused.add((key, identity))  # not again in this process: full scans it is
+            return None
+        _journals[key] = journal
+        return journal
+
+
+def _identity(root: Path) -> tuple[int, int] | None:
+    try:
+        stat = root.stat()
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino) if os.path.isdir(root) else None
+
+
+class _WatchdogTrouble(logging.Handler):
+    """watchdog reports a kernel queue overflow (and its other troubles) only in its log:
+    any warning from it means events may be missing, for every journal of this process."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for journal in list(_watching):
+            journal.lose_track()
+
+
+logging.getLogger("watchdog.observers").addHandler(_WatchdogTrouble())

@@ -1,0 +1,68 @@
+"""The digest cache is shared by an instance's processes (the worker lands files the sync
+service will scan): what one remembers, another finds, through appends and foldings alike."""
+
+from __future__ import annotations
+
+from syncengine import file_state
+from syncengine.file_state import FileInfo, _ManifestFile
+
+
+def entry(n: int) -> FileInfo:
+    return FileInfo(n, 1_700_000_000_000_000_000 + n, f"{n:032x}")
+
+
+def test_what_one_process_remembers_another_reads(tmp_path):
+    worker, sync_service = _ManifestFile(tmp_path / "d.json"), _ManifestFile(tmp_path / "d.json")
+    assert sync_service.current() == {}
+    worker.update({"css/a.css": entry(1)})
+    worker.update({"css/a.css": entry(2), "js/b.js": entry(3)})
+    assert sync_service.current() == {"css/a.css": entry(2), "js/b.js": entry(3)}
+
+
+def test_a_long_log_is_folded_into_the_file_and_nothing_is_lost(tmp_path):
+    worker, sync_service = _ManifestFile(tmp_path / "d.json"), _ManifestFile(tmp_path / "d.json")
+    expected = {}
+    for n in range(400):
+        expected[f"f{n % 150}.html"] = entry(n)
+        worker.update({f"f{n % 150}.html": entry(n)})
+        if n % 37 == 0:
+            assert sync_service.current() == expected
+    assert (tmp_path / "d.json").exists(), "the log was never folded"
+    assert (tmp_path / "d.json.log").stat().st_size < 150 * 80
+    assert sync_service.current() == expected
+    assert _ManifestFile(tmp_path / "d.json").current() == expected  # a process started now
+
+
+def test_a_line_being_written_is_read_once_complete(tmp_path):
+    reader = _ManifestFile(tmp_path / "d.json")
+    with open(tmp_path / "d.json.log", "wb") as log:
+        log.write(b'["a.html",1,2,"x"]\n["b.ht')
+    assert reader.current() == {"a.html": FileInfo(1, 2, "x")}
+    with open(tmp_path / "d.json.log", "ab") as log:
+        log.write(b'ml",3,4,"y"]\n')
+    assert reader.current() == {"a.html": FileInfo(1, 2, "x"), "b.html": FileInfo(3, 4, "y")}
+
+
+def test_remember_goes_through_the_instance_cache(settings):
+    file_state.remember({"templates/x.html": entry(5)}, cache_name="remember-test.json")
+    fresh = _ManifestFile(file_state._state_file("remember-test.json"))
+    assert fresh.current()["templates/x.html"] == entry(5)
+
+
+def test_removals_travel_too(tmp_path):
+    writer, reader = _ManifestFile(tmp_path / "b.json"), _ManifestFile(tmp_path / "b.json")
+    writer.update({"a.html": entry(1), "b.html": entry(2)})
+    writer.update({}, removed=["a.html"])
+    assert reader.current() == {"b.html": entry(2)}
+
+
+def test_a_saved_base_reads_back_and_is_forgotten(settings):
+    base = file_state.Base({"templates/a.html": entry(1), "css/b.css": entry(2)}, {"templates"})
+    file_state.save_base(991, base)
+    file_state.save_base(991, file_state.Base({"css/b.css": entry(3)}, {"templates", "bin"}))
+    for store in list(file_state._manifest_files.values()):
+        store.key = ("another process",)  # read from disk as a process starting now would
+    again = file_state.load_base(991)
+    assert (again.files, again.items_synced) == ({"css/b.css": entry(3)}, {"templates", "bin"})
+    file_state.forget_base(991)
+    assert file_state.load_base(991).files == {}

@@ -1,0 +1,136 @@
+"""A scan that follows the file journal (looking again only in the folders it marked) reaches
+the same answer as a scan from nothing, whatever happened to the tree in between: files
+written, rewritten at the same size, touched, deleted; folders made, removed, renamed. And the
+changes handed to a peer since its last token rebuild the same manifest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from unittest import mock
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from syncengine import file_journal, file_state
+from syncengine.file_rules import FileFilter
+
+FILES = ["a/x.html", "a/b/y.css", "a/b/c/z.js", "d/w.html", "top.html", "uploadedfiles/f.pdf",
+         "workarea/custom/menu.js", "workarea/help/skip.html", "notes.txt"]
+FOLDERS = ["a", "a/b", "a/b/c", "d", "e", "uploadedfiles", "workarea/custom"]
+ITEMS = {"templates", "database", "workarea"}
+
+file_operation = st.tuples(st.sampled_from(["write", "delete", "touch", "same-size"]),
+                           st.sampled_from(FILES), st.binary(min_size=0, max_size=30))
+folder_operation = st.tuples(st.sampled_from(["mkdir", "rmtree", "rename"]),
+                             st.sampled_from(FOLDERS), st.sampled_from(FOLDERS))
+operations = st.lists(st.one_of(file_operation, folder_operation), max_size=10)
+
+
+def apply(root: Path, operation: tuple, clock: list[int]) -> None:
+    kind, name, data = operation
+    path = root / name
+    clock[0] += 1_000_000
+    if kind == "mkdir":
+        path.mkdir(parents=True, exist_ok=True)
+    elif kind == "rmtree":
+        shutil.rmtree(path, ignore_errors=True)
+    elif kind == "rename":
+        target = root / data
+        if path.is_dir() and not target.exists() and not str(target).startswith(f"{path}/"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.rename(target)
+    elif kind == "delete":
+        path.unlink(missing_ok=True)
+    else:
+        if kind == "write":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                return
+            path.write_bytes(data)
+        elif kind == "same-size" and path.is_file():
+            size = path.stat().st_size
+            path.write_bytes((data * (size + 1))[:size] if data else bytes(size))
+        if not path.is_file():
+            return
+        os.utime(path, ns=(clock[0], clock[0]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(operations, min_size=2, max_size=3))
+@example([[("write", "a/x.html", b"")], [("touch", "a/x.html", b"")]])  # utime() alone
+@example([[("write", "a/b/y.css", b"ab")], [("same-size", "a/b/y.css", b"c")]])
+@example([[("write", "a/b/c/z.js", b"")], [("rename", "a/b", "d")],
+          [("write", "d/c/z.js", b"moved, then changed")]])
+def test_a_journal_scan_agrees_with_a_scan_from_nothing(rounds):
+    root = Path(tempfile.mkdtemp())
+    cache = f"digests-{uuid.uuid4().hex}.json"
+    clock = [1_700_000_000 * 10**9]
+    full_scans = mock.patch.object(file_state, "_full_scan", wraps=file_state._full_scan)
+    try:
+        for operation in rounds[0]:
+            apply(root, operation, clock)
+        file_state.scan(root, ITEMS, FileFilter(), cache_name=cache)  # the first look: full
+        assert file_journal.journal_for(root).running
+        for operations_ in rounds[1:]:
+            for operation in operations_:
+                apply(root, operation, clock)
+            with full_scans as counted:
+                followed = file_state.scan(root, ITEMS, FileFilter(), cache_name=cache)
+            assert counted.call_count == 0, "the journal could not vouch"
+            fresh = file_state.scan(root, ITEMS, FileFilter(), cache_name=f"none-{cache}")
+            assert followed == fresh
+            assert "notes.txt" not in fresh and "workarea/help/skip.html" not in fresh
+    finally:
+        shutil.rmtree(root)
+        for name in (cache, f"none-{cache}"):
+            file_state._state_file(name).unlink(missing_ok=True)
+
+
+@settings(max_examples=20, deadline=None)
+@given(operations, operations)
+def test_changes_since_a_token_rebuild_the_peer_manifest(first, second):
+    root = Path(tempfile.mkdtemp())
+    clock = [1_700_000_000 * 10**9]
+    try:
+        for operation in first:
+            apply(root, operation, clock)
+        copy, removed, token, complete = file_state.scan_since(root, ITEMS, FileFilter(), "")
+        assert complete and not removed
+        for operation in second:
+            apply(root, operation, clock)
+        files, removed, token, complete = file_state.scan_since(root, ITEMS, FileFilter(), token)
+        assert not complete
+        for path in removed:
+            del copy[path]
+        copy.update(files)
+        assert copy == file_state.scan(root, ITEMS, FileFilter(), cache_name="none.json")
+    finally:
+        shutil.rmtree(root)
+        file_state._state_file("none.json").unlink(missing_ok=True)
+
+
+def test_a_token_from_another_process_gets_the_whole_manifest(tmp_path):
+    (tmp_path / "page.html").write_text("x")
+    files, removed, token, complete = file_state.scan_since(
+        tmp_path, ITEMS, FileFilter(), "0123456789abcdef.7")
+    assert complete and list(files) == ["page.html"] and not removed
+    assert token.partition(".")[0] != "0123456789abcdef"
+
+
+def test_when_watchdog_reports_trouble_the_next_scan_is_full(tmp_path):
+    (tmp_path / "page.html").write_text("x")
+    file_state.scan(tmp_path, ITEMS, FileFilter(), cache_name="trouble.json")
+    import logging
+
+    logging.getLogger("watchdog.observers.inotify_c").warning(
+        "Inotify queue overflowed; filesystem events were lost")
+    (tmp_path / "page.html").write_text("changed")
+    with mock.patch.object(file_state, "_full_scan", wraps=file_state._full_scan) as counted:
+        seen = file_state.scan(tmp_path, ITEMS, FileFilter(), cache_name="trouble.json")
+    assert counted.call_count == 1
+    assert seen["page.html"].size == len("changed")
+    file_state._state_file("trouble.json").unlink(missing_ok=True)
