@@ -87,11 +87,15 @@ def decide(path: str, local: FileInfo | None, remote: FileInfo | None, base: Fil
 
 
 def plan(local: Manifest, remote: Manifest, base: Manifest, direction: str, policy: str,
-         items_synced: set[str]) -> list[FileAction]:
+         items_synced: set[str], candidates: set[str] | None = None) -> list[FileAction]:
+    """What to do, path by path. `candidates`: the only paths that may need anything (the
+    caller knows the rest are in step); by default every path whose entries differ."""
     actions = []
     # A path whose entries are the same on both sides (or absent from both) needs nothing:
     # only the others are looked at, found by set arithmetic rather than path by path.
-    for path in sorted({path for path, _ in local.items() ^ remote.items()}):
+    if candidates is None:
+        candidates = {path for path, _ in local.items() ^ remote.items()}
+    for path in sorted(candidates):
         mine, theirs = local.get(path), remote.get(path)
         if mine is not None and theirs is not None and mine.size == theirs.size and \
                 mine.digest == theirs.digest:

@@ -250,7 +250,21 @@ class _Scope:
     mark: int  # the file journal's mark the manifest is good up to
     generation: str = field(default_factory=lambda: uuid.uuid4().hex)
     version: int = 0
-    changed_at: dict[str, int] = field(default_factory=dict)  # path -> version it changed in
+    # (version, the paths whose entries it changed), oldest first
+    changes: list[tuple[int, frozenset[str]]] = field(default_factory=list)
+
+    def changed_since(self, token: str) -> set[str] | None:
+        """The paths changed since the scan that handed out `token`, or None if the token
+        is not of this scope (another process, or one evicted and scanned afresh)."""
+        generation, _, version = token.partition(".")
+        if generation != self.generation or not version.isdigit():
+            return None
+        since, changed = int(version), set()
+        for at, paths in reversed(self.changes):
+            if at <= since:
+                break
+            changed |= paths
+        return changed
 
 
 _scopes: dict[tuple, _Scope] = {}
@@ -271,14 +285,21 @@ def scan_since(root: Path, items: Iterable[str], file_filter: FileFilter, token:
     process's (or is too old) and the files are the whole manifest instead."""
     with _lock:
         scope = _scan(Path(root), set(items), file_filter, "digests.json")
-        generation, _, version = token.partition(".")
-        if generation != scope.generation or not version.isdigit():
+        changed = scope.changed_since(token)
+        if changed is None:
             return dict(scope.manifest), [], _token(scope), True
-        since = int(version)
-        changed = [path for path, at in scope.changed_at.items() if at > since]
         files = {path: scope.manifest[path] for path in changed if path in scope.manifest}
         removed = [path for path in changed if path not in scope.manifest]
         return files, removed, _token(scope), False
+
+
+def scan_with_changes(root: Path, items: Iterable[str], file_filter: FileFilter, token: str,
+                      ) -> tuple[Manifest, set[str] | None, str]:
+    """The manifest (as `scan`), the paths changed since `token` (None if unknown), and the
+    token for next time."""
+    with _lock:
+        scope = _scan(Path(root), set(items), file_filter, "digests.json")
+        return dict(scope.manifest), scope.changed_since(token), _token(scope)
 
 
 def _token(scope: _Scope) -> str:
@@ -301,8 +322,8 @@ def _scan(root: Path, items: set[str], file_filter: FileFilter, cache_name: str)
         new = _full_scan(root, items, file_filter, cache, fresh, mark)
         if scope is not None:
             changed = {path for path, _ in scope.manifest.items() ^ new.manifest.items()}
-            new.generation, new.version, new.changed_at = (scope.generation, scope.version,
-                                                           scope.changed_at)
+            new.generation, new.version, new.changes = (scope.generation, scope.version,
+                                                        scope.changes)
             _changed(new, changed)
         scope = new
     else:
@@ -320,8 +341,7 @@ def _scan(root: Path, items: set[str], file_filter: FileFilter, cache_name: str)
 def _changed(scope: _Scope, paths: set[str]) -> None:
     if paths:
         scope.version += 1
-        for path in paths:
-            scope.changed_at[path] = scope.version
+        scope.changes.append((scope.version, frozenset(paths)))
 
 
 def _info(root: Path, relative: str, stat: os.stat_result, known: FileInfo | None,

@@ -355,33 +355,61 @@ _remote_copies: dict[tuple, tuple[str, Manifest]] = {}
 _remote_copies_lock = threading.Lock()
 
 
+@dataclass
+class RemoteFiles:
+    """The peer's files (to be read, not changed) and what this answer said changed."""
+
+    files: Manifest
+    fresh: set[str]  # paths whose entries are new in this answer
+    removed: set[str]
+    complete: bool  # the whole list: the peer could not say what changed since `since`
+    since: str
+    token: str
+
+
 def remote_manifest(client, items: list[str], file_filter: FileFilter,
-                    relationship_id: int = 0) -> Manifest:
-    key = (relationship_id, client.expected, tuple(sorted(items)), file_filter.mode,
-           tuple(file_filter.extensions))
+                    relationship_id: int = 0) -> RemoteFiles:
+    key = (relationship_id, client.expected, *_scope_key(items, file_filter))
     with _remote_copies_lock:
-        token, copy = _remote_copies.pop(key, ("", {}))
+        since, copy = _remote_copies.pop(key, ("", {}))
     query = urlencode({"items": ",".join(items), "filter": file_filter.mode,
-                       "extensions": ",".join(file_filter.extensions), "since": token})
+                       "extensions": ",".join(file_filter.extensions), "since": since})
     with client.open("GET", f"/files/manifest?{query}") as response:
         answer = json.loads(b"".join(response.body))
     # Shapes are checked here; each path again, fully, before anything is written or deleted.
     try:
         files, removed, token = answer["files"], answer.get("removed", []), answer.get("token", "")
-        manifest: Manifest = {} if answer.get("complete", True) else copy
+        complete = answer.get("complete", True) is not False or not since
+        manifest: Manifest = {} if complete else copy
         for path, (size, mtime_ns, digest) in files.items():
             if item_of(path) not in items or type(size) is not int or \
                     type(mtime_ns) is not int or type(digest) is not str:
                 raise FileRefused(f"the peer's file list names {path!r} wrongly")
             manifest[path] = FileInfo(size, mtime_ns, digest)
+        removed = {path for path in removed if isinstance(path, str)}
         for path in removed:
             manifest.pop(path, None)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise FileRefused("the peer's file list is malformed") from error
-    if isinstance(token, str) and token:
+    if not isinstance(token, str):
+        token = ""
+    if token:
         with _remote_copies_lock:
-            _remote_copies[key] = (token, dict(manifest))
-    return manifest
+            _remote_copies[key] = (token, manifest)
+    return RemoteFiles(manifest, set(files), removed, complete, since, token)
+
+
+def _scope_key(items: list[str], file_filter: FileFilter) -> tuple:
+    return tuple(sorted(items)), file_filter.mode, tuple(file_filter.extensions)
+
+
+def _share_equal_entries(theirs: Manifest, mine: Manifest, paths: Iterable[str]) -> None:
+    """Where an entry of `theirs` equals `mine`, hold the very same object: the next runs'
+    whole-manifest comparisons then settle those paths by identity, at C speed."""
+    for path in paths:
+        ours = mine.get(path)
+        if ours is not None and theirs.get(path) == ours:
+            theirs[path] = ours
 
 
 def check_limits(actions: list[FileAction], local: Manifest, remote: Manifest) -> None:
@@ -409,13 +437,24 @@ def sync_files(run, profile, progress: Callable[..., None], client,
     file_filter = FileFilter.of(profile.filter_mode, profile.filter_extensions)
     relationship_id = profile.relationship_id
     progress(phase="Comparing files on both servers")
+    key = (relationship_id, *_scope_key(items, file_filter))
+    last = _settled.pop(key, None)  # put back only by a run that ends
     # The peer scans its side while this one scans here.
     with ThreadPoolExecutor(max_workers=1) as pool:
         asked = pool.submit(remote_manifest, client, items, file_filter, relationship_id)
-        local = file_state.scan(file_transfer.site_root(), items, file_filter)
-        remote = asked.result()
+        local, local_changed, local_token = file_state.scan_with_changes(
+            file_transfer.site_root(), items, file_filter, last.local_token if last else "")
+        answer = asked.result()
+    remote = answer.files
+    _share_equal_entries(remote, local, answer.fresh)
     base = file_state.load_base(relationship_id)
-    in_scope = _in_scope(relationship_id, base, items, file_filter)
+    in_scope = _in_scope(relationship_id, base, items, file_filter, local)
+    if last is not None and local_changed is not None and not answer.complete and \
+            answer.since == last.remote_token and base.version == last.base_version:
+        # Elsewhere both sides and the base are as the last run left them: in step.
+        candidates = local_changed | answer.fresh | answer.removed | last.unsettled
+    else:
+        candidates = None
     if only_paths is not None:
         wanted = set(only_paths)
         missing = sorted(wanted - set(local))
@@ -427,7 +466,7 @@ def sync_files(run, profile, progress: Callable[..., None], client,
                    if a.kind == SEND]
     else:
         actions = plan(local, remote, in_scope, profile.direction, profile.policy,
-                       base.items_synced)
+                       base.items_synced, candidates)
     check_limits(actions, local, remote)
     outcome.conflicts = sum(1 for a in actions if a.conflict)
     mover = FileMover(client, items, run_stamp(run), local, remote, outcome, progress,
@@ -440,38 +479,74 @@ def sync_files(run, profile, progress: Callable[..., None], client,
     mover.delete_remote(by_kind[DELETE_REMOTE])
     mover.delete_local(by_kind[DELETE_LOCAL])
     if only_paths is None:
-        save_new_base(relationship_id, base, in_scope, local, remote, mover.now_equal, items)
+        settled = save_new_base(relationship_id, base, in_scope, local, remote, mover.now_equal,
+                                items, candidates)
+        if settled:  # the base moved on: so does what this process remembers of it
+            for path, info in settled.items():
+                if info is None:
+                    in_scope.pop(path, None)
+                else:
+                    in_scope[path] = info
+            base = file_state.load_base(relationship_id)
+            _in_scope_memo[key] = (base.version, in_scope)
+        looked_at = candidates if candidates is not None else \
+            {path for path, _ in local.items() ^ remote.items()}
+        _settled[key] = _Settled(local_token, answer.token, base.version, {
+            path for path in looked_at
+            if path not in mover.now_equal and not same(local.get(path), remote.get(path))})
     return outcome
+
+
+@dataclass
+class _Settled:
+    """After a run of a relationship's profile, as this process saw it: every path not in
+    `unsettled` was the same on both sides and in the base. The next run then looks only at
+    those and at what changed since the tokens (all of it if a token or the base moved)."""
+
+    local_token: str
+    remote_token: str
+    base_version: tuple
+    unsettled: set[str]
+
+
+_settled: dict[tuple, _Settled] = {}
 
 
 _in_scope_memo: dict[tuple, tuple[tuple, Manifest]] = {}
 
 
 def _in_scope(relationship_id: int, base: file_state.Base, items: list[str],
-              file_filter: FileFilter) -> Manifest:
+              file_filter: FileFilter, local: Manifest) -> Manifest:
     """The base's files these items and filter cover; remembered while the stored base stays
-    the same (a check per path costs more than the rest of a run with nothing to do)."""
-    key = (relationship_id, tuple(sorted(items)), file_filter.mode, tuple(file_filter.extensions))
+    the same (a check per path costs more than the rest of a run with nothing to do), its
+    entries shared with `local`'s where equal."""
+    key = (relationship_id, *_scope_key(items, file_filter))
     memo = _in_scope_memo.get(key)
     if memo is None or not base.version or memo[0] != base.version:
-        memo = base.version, {p: i for p, i in base.files.items()
-                              if is_synced(p, items, file_filter)}
-        _in_scope_memo[key] = memo
+        in_scope = {p: i for p, i in base.files.items() if is_synced(p, items, file_filter)}
+        _share_equal_entries(in_scope, local, list(in_scope))
+        memo = _in_scope_memo[key] = base.version, in_scope
     return memo[1]
 
 
 def save_new_base(relationship_id: int, base: file_state.Base, in_scope: Manifest,
                   local: Manifest, remote: Manifest, now_equal: dict[str, FileInfo | None],
-                  items: list[str]) -> None:
+                  items: list[str], candidates: set[str] | None = None,
+                  ) -> dict[str, FileInfo | None]:
     """The base after a run: files equal on both sides (before or by this run) as they are;
-    files this run could not settle keep their old base, so they still count as changed."""
-    known = in_scope.items()
+    files this run could not settle keep their old base, so they still count as changed.
+    Returns the entries that changed (None: gone from the base). `candidates`: the only
+    paths that may differ from the base (by default, found by comparing everything)."""
+    if candidates is None:
+        known = in_scope.items()
+        candidates = {path for path, _ in local.items() ^ known} | \
+            {path for path, _ in remote.items() ^ known}
     # Elsewhere the file is the same on both sides and as in the base: the base holds.
-    moved = set(now_equal) | {path for path, _ in local.items() ^ known} | \
-        {path for path, _ in remote.items() ^ known}
+    moved = set(now_equal) | candidates
     if not moved and base.items_synced >= set(items):
-        return
+        return {}
     files = dict(base.files)
+    changes: dict[str, FileInfo | None] = {}
     for path in moved:
         if path in now_equal:
             settled = now_equal[path]
@@ -480,12 +555,14 @@ def save_new_base(relationship_id: int, base: file_state.Base, in_scope: Manifes
         else:
             settled = in_scope.get(path)
         if settled is None:
-            files.pop(path, None)
-        else:
-            files[path] = settled
-    if files == base.files and base.items_synced >= set(items):
-        return
+            if files.pop(path, None) is not None:
+                changes[path] = None
+        elif files.get(path) != settled:
+            files[path] = changes[path] = settled
+    if not changes and base.items_synced >= set(items):
+        return {}
     file_state.save_base(relationship_id, file_state.Base(files, base.items_synced | set(items)))
+    return changes
 
 
 def site_tree(profile) -> list[str]:

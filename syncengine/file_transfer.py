@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -68,17 +69,36 @@ def check_relative(relative: object, items: Iterable[str]) -> str:
     return relative
 
 
-def target_of(relative: str, items: Iterable[str]) -> Path:
-    """The file's place under the site root; refuses links leading out of it or a folder."""
+def target_of(relative: str, items: Iterable[str], folders_checked: set[str] | None = None,
+              ) -> Path:
+    """The file's place under the site root; refuses links leading out of it or a folder.
+
+    `folders_checked`: folders already found free of links leading out, within one stream
+    (a folder is resolved once, not once per file in it); this adds the ones it checks."""
     check_relative(relative, items)
+    root = site_root()
+    folder = relative.rpartition("/")[0]
+    if folders_checked is None or folder not in folders_checked:
+        try:
+            resolve_inside(root, folder or ".")  # links in the existing part of the path
+        except ValueError as error:
+            raise FileRefused(f"{relative!r} leads out of the site root through a link") \
+                from error
+        if folders_checked is not None:
+            folders_checked.add(folder)
+    target = root / relative
     try:
-        resolve_inside(site_root(), relative)  # links in the existing part of the path
-    except ValueError as error:
-        raise FileRefused(f"{relative!r} leads out of the site root through a link") from error
-    target = site_root() / relative
-    if target.is_symlink():
+        mode = target.lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return target
+    if stat.S_ISLNK(mode):
+        try:
+            resolve_inside(root, relative)
+        except ValueError as error:
+            raise FileRefused(f"{relative!r} leads out of the site root through a link") \
+                from error
         raise FileRefused(f"{relative!r} is a link on this server; it is not replaced")
-    if target.is_dir():
+    if stat.S_ISDIR(mode):
         raise FileRefused(f"{relative!r} is a folder on this server")
     return target
 
@@ -121,7 +141,7 @@ def new_staging_file() -> Path:
 
 
 def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stamp: str,
-         expected_current: str | None = None) -> None:
+         expected_current: str | None = None, folders_checked: set[str] | None = None) -> None:
     """Put a staged, checked file in place; the old one goes to the versions folder.
 
     `expected_current`: the digest the sender believes the target has ("" for none); if the
@@ -304,10 +324,11 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     reader = FrameReader(chunks)
     staged: list[tuple[Path, str, FileInfo, str | None]] = []
     received = Received([], [], 0)
+    folders_checked: set[str] = set()
     try:
         while not (header := reader.header()).get("end"):
             relative = header.get("path")
-            target_of(relative, items)
+            target_of(relative, items, folders_checked)
             if header.get("missing"):
                 received.refused.append({"path": relative, "error": "removed on the sending "
                                          "server during the sync"})
@@ -326,9 +347,11 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
             path.unlink(missing_ok=True)
         raise
     landed: dict[str, FileInfo] = {}
+    landing_checked: set[str] = set()
     for index, (path, relative, info, expected) in enumerate(staged):
         try:
-            land(path, relative, info, items, stamp, expected)
+            # Folders are checked again as they land: the first pass was before any wait.
+            land(path, relative, info, items, stamp, expected, landing_checked)
             received.landed.append(relative)
             landed[relative] = info
         except (FileRefused, OSError) as error:
@@ -346,17 +369,18 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
 def send_files(paths: Iterable[str], items: Iterable[str]) -> Iterator[bytes]:
     """A framed stream of these files as they are now (a vanished one is marked missing)."""
     items = list(items)
+    folders_checked: set[str] = set()
     for relative in paths:
-        target = target_of(relative, items)
+        target = target_of(relative, items, folders_checked)
         try:
-            stat = target.stat()
+            now = target.stat()
             digest = digest_of(target)
         except FileNotFoundError:
             yield from frame({"path": relative, "missing": True})
             continue
-        yield from frame({"path": relative, "size": stat.st_size,
-                          "mtime_ns": stat.st_mtime_ns, "digest": digest},
-                         file_chunks(target, length=stat.st_size))
+        yield from frame({"path": relative, "size": now.st_size,
+                          "mtime_ns": now.st_mtime_ns, "digest": digest},
+                         file_chunks(target, length=now.st_size))
     yield from frame({"end": True})
 
 

@@ -141,6 +141,43 @@ def test_bidirectional_workarea_settles_a_file_changed_on_both_sides_by_the_poli
         assert "1 differed on both sides" in last_log(staging)["message"]
 
 
+def test_later_runs_follow_what_changed_on_either_side_and_retry_what_they_left(
+        real_instances, tmp_path):
+    """Runs after the first look only at what the journals saw change since (and at what the
+    last run left unsettled); the outcome is the same as comparing everything."""
+    with staged_pair(real_instances, tmp_path) as pair:
+        staging, production = pair.staging, pair.production
+        for n in range(30):
+            write(staging, f"css/theme{n % 3}/file{n}.css", f"staging {n}", age=7200)
+        profile = add_profile(pair, "Styles up", "templates", "upload")
+        pair.sync(profile)  # the first run: bidirectional, everything compared
+        assert read(production, "css/theme2/file29.css") == "staging 29"
+
+        # given nothing changed, a run moves nothing
+        pair.sync(profile)
+        assert "0 files sent, 0 received, 0 deleted" in last_log(staging)["message"]
+
+        # given production edits a file later than staging (an upload profile leaves it),
+        # staging edits another, deletes a third and adds a folder
+        write(production, "css/theme0/file0.css", "production, later")
+        write(staging, "css/theme1/file1.css", "staging, edited")
+        (staging.home / "siteroot/css/theme2/file2.css").unlink()
+        write(staging, "css/new/added.css", "new folder")
+        pair.sync(profile)
+        assert read(production, "css/theme1/file1.css") == "staging, edited"
+        assert read(production, "css/theme2/file2.css") is None
+        assert read(production, "css/new/added.css") == "new folder"
+        assert read(production, "css/theme0/file0.css") == "production, later"
+        assert "2 files sent, 0 received, 1 deleted" in last_log(staging)["message"]
+
+        # when staging edits the file production had changed, it is newer now and travels
+        # (the last run left it unsettled, and staging's journal saw the edit)
+        write(staging, "css/theme0/file0.css", "staging, latest")
+        pair.sync(profile)
+        assert read(production, "css/theme0/file0.css") == "staging, latest"
+        assert "1 files sent, 0 received, 0 deleted" in last_log(staging)["message"]
+
+
 def test_a_big_file_travels_in_chunks_and_an_append_sends_only_its_blocks(
         real_instances, tmp_path):
     with staged_pair(real_instances, tmp_path) as pair:
