@@ -1,8 +1,8 @@
-"""Which folders of a site root changed, as this process has seen them (watchdog's inotify
-observer), so that a scan can look again only there.
+"""Which files and folders of a site root changed, as this process has seen them (watchdog's
+inotify observer), so that a scan can look again only there.
 
-The journal numbers what it sees: every event marks its folder (and, for a folder's own
-event, the folder's parent) with the next number. A scan keeps the number it read up to and
+The journal numbers what it sees: every event marks its file (or, for a folder made, removed
+or moved, the folder and its parent) with the next number. A scan keeps the number it read up to and
 next time asks for the folders marked after it. The answer is trusted only because:
 
 - a *barrier* comes first: the journal creates a probe file under the root and waits until
@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import FileSystemEventHandler
@@ -35,6 +36,14 @@ BARRIER_SECONDS = 2.0
 MOST_ROOTS = 4  # journals kept running at once in a process (each test makes its own root)
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What a journal saw: folders to list again, files to look at again."""
+
+    folders: set[str]
+    files: set[str]
+
+
 class FolderJournal:
     """The folders under one root that changed since a given mark, or None if unknown."""
 
@@ -43,7 +52,10 @@ class FolderJournal:
         self._prefix = str(self.root) + os.sep
         self._lock = threading.Lock()
         self._mark = 1  # marks handed out are never 0, which stands for "no look yet"
-        self._marked: dict[str, int] = {}  # folder ("" = the root) -> the mark it last got
+        # what changed -> the mark it last got: folders whose list of entries changed ("" is
+        # the root), and files whose content, times or existence did
+        self._folders: dict[str, int] = {}
+        self._files: dict[str, int] = {}
         self._lost_at = 0  # events up to this mark may be missing
         self._probes: dict[str, threading.Event] = {}
         self._observer = None
@@ -95,16 +107,17 @@ class FolderJournal:
 
     # -- asking ------------------------------------------------------------------------------
 
-    def changes_since(self, mark: int) -> tuple[set[str] | None, int]:
-        """(the folders marked after `mark`, or None when that cannot be known; the mark to
-        ask from next time). A caller's first question is `changes_since(0)`: None."""
+    def changes_since(self, mark: int) -> tuple[Changes | None, int]:
+        """(what was marked after `mark`, or None when that cannot be known; the mark to ask
+        from next time). A caller's first question is `changes_since(0)`: None."""
         if not self.running or not self._barrier():
             return None, 0
         with self._lock:
             now = self._mark
             if mark <= 0 or self._lost_at > mark:
                 return None, now
-            return {folder for folder, at in self._marked.items() if at > mark}, now
+            return Changes({folder for folder, at in self._folders.items() if at > mark},
+                           {file for file, at in self._files.items() if at > mark}), now
 
     def _barrier(self) -> bool:
         name = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
@@ -143,9 +156,11 @@ class FolderJournal:
                 if any(part.startswith(OWN_FILE_PREFIX) for part in relative.split("/")):
                     continue
                 self._mark += 1
-                self._marked[relative.rpartition("/")[0]] = self._mark
-                if is_directory:
-                    self._marked[relative] = self._mark
+                if is_directory:  # made, removed or moved: it and its parent are listed again
+                    self._folders[relative] = self._folders[relative.rpartition("/")[0]] = \
+                        self._mark
+                else:
+                    self._files[relative] = self._mark
 
 
 class _Handler(FileSystemEventHandler):

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import NamedTuple
 
 import xxhash
@@ -383,15 +384,17 @@ def _add(root: Path, relative: str, stat: os.stat_result, items: set[str],
 
 
 def _rescan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifest,
-            fresh: Manifest, scope: _Scope, folders: set[str]) -> set[str]:
-    """Look again only in the folders the journal marked; the paths whose entry changed."""
+            fresh: Manifest, scope: _Scope, changes) -> set[str]:
+    """Look again only at the files and folders the journal marked; the paths whose entry
+    changed."""
     wanted = top_folders(items)
     changed: set[str] = set()
     below: dict[str, set[str]] = {}  # folder -> its subfolders, as walked last time
-    for known in scope.folders:
-        if known:
-            below.setdefault(known.rpartition("/")[0], set()).add(known)
-    for folder in sorted(folders, key=len):  # parents first
+    if changes.folders:
+        for known in scope.folders:
+            if known:
+                below.setdefault(known.rpartition("/")[0], set()).add(known)
+    for folder in sorted(changes.folders, key=len):  # parents first
         if folder not in scope.folders:
             continue  # not walked: out of the items, or gone with a parent already
         try:
@@ -424,6 +427,22 @@ def _rescan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifes
         for relative, stat in _walk_below(new, scope.folders):
             if _add(root, relative, stat, items, file_filter, cache, fresh, scope):
                 changed.add(relative)
+    for relative in changes.files:
+        folder = relative.rpartition("/")[0]
+        if folder not in scope.folders or not (folder or wanted is None) or \
+                folder in changes.folders:
+            continue  # out of the items, or listed just now with its folder
+        path = root / relative
+        try:
+            stat = path.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            changed |= _drop(scope, relative)
+            continue
+        if not S_ISREG(stat.st_mode):  # a folder or link now: its folder's listing says
+            changed |= _drop(scope, relative)
+            continue
+        if _add(root, relative, stat, items, file_filter, cache, fresh, scope):
+            changed.add(relative)
     return changed
 
 
@@ -478,20 +497,30 @@ def load_base(relationship_id: int) -> Base:
 
 
 def save_base(relationship_id: int, base: Base) -> None:
+    """Store `base` as the relationship's base (only what differs from the stored one)."""
+    with _lock:
+        current = _base_store(relationship_id).current()
+        changes: dict[str, FileInfo | None] = {
+            path: info for path, info in base.files.items() if current.get(path) is not info}
+        changes.update({path: None for path in current.keys() - base.files.keys()})
+        update_base(relationship_id, changes, base.items_synced)
+
+
+def update_base(relationship_id: int, changes: dict[str, FileInfo | None],
+                items_synced: set[str]) -> None:
+    """Change these entries of the relationship's base (None: remove it)."""
     with _lock:
         store = _base_store(relationship_id)
-        current = store.current()
-        changed = dict(base.files.items() - current.items())
-        removed = list(current.keys() - base.files.keys())
-        store.update(changed, removed)
+        store.update({path: info for path, info in changes.items() if info is not None},
+                     [path for path, info in changes.items() if info is None])
         items = _items_path(relationship_id)
         try:
-            unchanged = set(json.loads(items.read_text())) == base.items_synced
+            unchanged = set(json.loads(items.read_text())) == items_synced
         except (FileNotFoundError, ValueError, TypeError):
             unchanged = False
         if not unchanged:
             temp = items.with_name(f".{items.name}.{os.getpid()}.tmp")
-            temp.write_text(json.dumps(sorted(base.items_synced)))
+            temp.write_text(json.dumps(sorted(items_synced)))
             os.replace(temp, items)
 
 

@@ -545,7 +545,7 @@ def save_new_base(relationship_id: int, base: file_state.Base, in_scope: Manifes
     moved = set(now_equal) | candidates
     if not moved and base.items_synced >= set(items):
         return {}
-    files = dict(base.files)
+    files = base.files
     changes: dict[str, FileInfo | None] = {}
     for path in moved:
         if path in now_equal:
@@ -555,13 +555,13 @@ def save_new_base(relationship_id: int, base: file_state.Base, in_scope: Manifes
         else:
             settled = in_scope.get(path)
         if settled is None:
-            if files.pop(path, None) is not None:
+            if path in files:
                 changes[path] = None
         elif files.get(path) != settled:
-            files[path] = changes[path] = settled
+            changes[path] = settled
     if not changes and base.items_synced >= set(items):
         return {}
-    file_state.save_base(relationship_id, file_state.Base(files, base.items_synced | set(items)))
+    file_state.update_base(relationship_id, changes, base.items_synced | set(items))
     return changes
 
 

@@ -71,6 +71,7 @@ class PeerClient:
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.retries = retries
         self.peer: TrustedPeer | None = None  # who answered, once connected
+        self._own_headers: dict[str, str] | None = None
 
     @classmethod
     def for_peer(cls, peer: TrustedPeer, host: str, port: int, **options) -> PeerClient:
@@ -145,14 +146,15 @@ class PeerClient:
     # -- requests -----------------------------------------------------------------------------
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        from relationships.server_identity import get_server_info
+        if self._own_headers is None:  # one query per client, not per request
+            from relationships.server_identity import get_server_info
 
-        return {
-            "User-Agent": f"esync/{reported_version()}",
-            "X-Esync-Version": reported_version(),
-            "X-Esync-Server-Id": str(get_server_info().server_id),
-            **(extra or {}),
-        }
+            self._own_headers = {
+                "User-Agent": f"esync/{reported_version()}",
+                "X-Esync-Version": reported_version(),
+                "X-Esync-Server-Id": str(get_server_info().server_id),
+            }
+        return {**self._own_headers, **(extra or {})}
 
     @contextmanager
     def open(self, method: str, path: str,
