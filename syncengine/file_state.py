@@ -144,7 +144,7 @@ class _ManifestFile:
     """A manifest kept as a JSON file plus a log of lines appended since (`<name>.log`), so
     that recording a few files costs a few lines, not a rewrite of every entry. Each process
     keeps it in memory and reads only what other processes appended since. When the log has
-    grown to about a fifth of the whole it is folded into the file (for the digest cache, an
+    grown to about the size of the whole it is folded into the file (for the digest cache, an
     entry lost in a race with another process's append costs one more digest, never a wrong
     one; a relationship's base has a single writer, the initiator's worker)."""
 
@@ -205,7 +205,7 @@ class _ManifestFile:
             self.offset, self.version = end, self.version + 1
         else:
             self.current()
-        if self.offset > 4096 and self.offset > len(self.entries) * 15:
+        if self.offset > 65536 and self.offset > len(self.entries) * 80:
             _write(self.path, self.entries)
             with open(self.log, "wb"):
                 pass
@@ -237,6 +237,23 @@ def remember(written: Manifest, cache_name: str = "digests.json") -> None:
         return
     with _lock:
         _digests(cache_name).update(written)
+
+
+def current_digest(path: Path, relative: str) -> str | None:
+    """The digest of the file at `path` (`relative` in the site root) now, None if there is
+    none: the digest cache's while its size and mtime are the cached ones, else read."""
+    try:
+        now = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with _lock:
+        known = _digests("digests.json").current().get(relative)
+    if known is not None and known.size == now.st_size and known.mtime_ns == now.st_mtime_ns:
+        return known.digest
+    try:
+        return digest_of(path)
+    except (FileNotFoundError, IsADirectoryError):
+        return None
 
 
 # -- scans ------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from django.conf import settings
 
 from cms.site_root import resolve_inside
 from syncengine.file_rules import item_of
-from syncengine.file_state import HASH_BLOCK, FileInfo, digest_of, remember
+from syncengine.file_state import HASH_BLOCK, FileInfo, current_digest, digest_of, remember
 
 DELTA_BLOCK = 128 * 1024
 MAX_HEADER = 64 * 1024
@@ -74,33 +74,44 @@ def target_of(relative: str, items: Iterable[str], folders_checked: set[str] | N
     """The file's place under the site root; refuses links leading out of it or a folder.
 
     `folders_checked`: folders already found free of links leading out, within one stream
-    (a folder is resolved once, not once per file in it); this adds the ones it checks."""
+    (each folder is looked at once, not once per file in it); this adds the ones it checks."""
     check_relative(relative, items)
     root = site_root()
-    folder = relative.rpartition("/")[0]
-    if folders_checked is None or folder not in folders_checked:
-        try:
-            resolve_inside(root, folder or ".")  # links in the existing part of the path
-        except ValueError as error:
-            raise FileRefused(f"{relative!r} leads out of the site root through a link") \
-                from error
-        if folders_checked is not None:
-            folders_checked.add(folder)
+    _check_folder(root, relative.rpartition("/")[0], relative,
+                  set() if folders_checked is None else folders_checked)
     target = root / relative
     try:
         mode = target.lstat().st_mode
     except (FileNotFoundError, NotADirectoryError):
         return target
     if stat.S_ISLNK(mode):
-        try:
-            resolve_inside(root, relative)
-        except ValueError as error:
-            raise FileRefused(f"{relative!r} leads out of the site root through a link") \
-                from error
+        _refuse_if_outside(root, relative, relative)
         raise FileRefused(f"{relative!r} is a link on this server; it is not replaced")
     if stat.S_ISDIR(mode):
         raise FileRefused(f"{relative!r} is a folder on this server")
     return target
+
+
+def _check_folder(root: Path, folder: str, relative: str, checked: set[str]) -> None:
+    """Refuse `relative` if `folder` (or a folder above it) is a link leading out of the
+    site root. Folders not made yet are fine: they are made as plain folders."""
+    if not folder or folder in checked:
+        return
+    _check_folder(root, folder.rpartition("/")[0], relative, checked)
+    try:
+        mode = os.lstat(root / folder).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = 0
+    if stat.S_ISLNK(mode):
+        _refuse_if_outside(root, folder, relative)
+    checked.add(folder)
+
+
+def _refuse_if_outside(root: Path, path: str, relative: str) -> None:
+    try:
+        resolve_inside(root, path)
+    except ValueError as error:
+        raise FileRefused(f"{relative!r} leads out of the site root through a link") from error
 
 
 # -- versions ---------------------------------------------------------------------------------
@@ -153,7 +164,8 @@ def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stam
             raise FileRefused(f"{relative} changed on this server during the sync; it was left "
                               "as it is (the next sync settles it)")
     os.utime(staged, ns=(info.mtime_ns, info.mtime_ns))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not os.path.isdir(target.parent):
+        target.parent.mkdir(parents=True, exist_ok=True)
     keep_version(target, relative, stamp)
     try:
         os.replace(staged, target)
@@ -187,10 +199,7 @@ def delete(relative: str, items: Iterable[str], stamp: str, expected_current: st
 
 
 def _digest_if_exists(path: Path) -> str | None:
-    try:
-        return digest_of(path)
-    except FileNotFoundError:
-        return None
+    return current_digest(path, path.relative_to(site_root()).as_posix())
 
 
 def write_staged(chunks: Iterable[bytes], expected: FileInfo) -> Path:
@@ -347,11 +356,9 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
             path.unlink(missing_ok=True)
         raise
     landed: dict[str, FileInfo] = {}
-    landing_checked: set[str] = set()
     for index, (path, relative, info, expected) in enumerate(staged):
         try:
-            # Folders are checked again as they land: the first pass was before any wait.
-            land(path, relative, info, items, stamp, expected, landing_checked)
+            land(path, relative, info, items, stamp, expected, folders_checked)
             received.landed.append(relative)
             landed[relative] = info
         except (FileRefused, OSError) as error:

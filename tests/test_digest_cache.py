@@ -3,6 +3,8 @@ service will scan): what one remembers, another finds, through appends and foldi
 
 from __future__ import annotations
 
+import json
+
 from syncengine import file_state
 from syncengine.file_state import FileInfo, _ManifestFile
 
@@ -22,13 +24,15 @@ def test_what_one_process_remembers_another_reads(tmp_path):
 def test_a_long_log_is_folded_into_the_file_and_nothing_is_lost(tmp_path):
     worker, sync_service = _ManifestFile(tmp_path / "d.json"), _ManifestFile(tmp_path / "d.json")
     expected = {}
-    for n in range(400):
+    appended = 0
+    for n in range(3000):
         expected[f"f{n % 150}.html"] = entry(n)
         worker.update({f"f{n % 150}.html": entry(n)})
-        if n % 37 == 0:
+        appended += len(json.dumps([f"f{n % 150}.html", *entry(n)])) + 1
+        if n % 397 == 0:
             assert sync_service.current() == expected
     assert (tmp_path / "d.json").exists(), "the log was never folded"
-    assert (tmp_path / "d.json.log").stat().st_size < 150 * 80
+    assert (tmp_path / "d.json.log").stat().st_size < appended / 2
     assert sync_service.current() == expected
     assert _ManifestFile(tmp_path / "d.json").current() == expected  # a process started now
 

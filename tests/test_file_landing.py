@@ -84,6 +84,27 @@ def test_a_link_leading_out_of_the_site_root_is_refused(site_root, tmp_path):
     assert list(outside.iterdir()) == []
 
 
+def test_a_link_deeper_in_a_folder_already_checked_is_refused_too(site_root, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (site_root / "css" / "deep").mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, site_root / "css" / "deep" / "escape")
+    with pytest.raises(FileRefused, match="leads out of the site root through a link"):
+        file_transfer.receive_files(framed(("css/deep/fine.css", b"fine"),
+                                           ("css/deep/escape/evil.css", b"evil")),
+                                    ["templates"], STAMP)
+    assert list(outside.iterdir()) == []
+    assert not (site_root / "css" / "deep" / "fine.css").exists()
+
+
+def test_a_link_to_a_folder_inside_the_site_root_is_followed(site_root):
+    (site_root / "css" / "real").mkdir(parents=True, exist_ok=True)
+    os.symlink(site_root / "css" / "real", site_root / "css" / "alias")
+    file_transfer.receive_files(framed(("css/alias/a.css", b"through the link")),
+                                ["templates"], STAMP)
+    assert (site_root / "css" / "real" / "a.css").read_bytes() == b"through the link"
+
+
 @pytest.mark.parametrize("damage", ["cut short", "size lies", "no end marker"])
 def test_a_broken_stream_lands_nothing(site_root, damage):
     chunks = framed(("css/a.css", b"aaaa"), ("css/b.css", b"bbbb"), end=damage != "no end marker",
