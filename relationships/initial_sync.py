@@ -25,7 +25,7 @@ from relationships.models import Relationship
 from relationships.server_identity import get_server_info
 from syncengine import backup, change_log, resource_files, runs, table_copy
 from syncengine.models import Anchor, SyncRun
-from syncengine.peer_client import PeerClient
+from syncengine.peer_client import PeerClient, coalesced
 
 DEFAULT_PROFILE_NAME = "Default DB profile"
 
@@ -190,7 +190,7 @@ def _upload(run: SyncRun, client: PeerClient, source_rows: int, pgcopy: bool) ->
                            "one transaction")
     sent = _Counter()
     with client.open("POST", f"/initial-sync/database?files={token}",
-                     body=sent.count(_coalesced(table_copy.export_lines(pgcopy=pgcopy))),
+                     body=sent.count(coalesced(table_copy.export_lines(pgcopy=pgcopy))),
                      headers={"Content-Type": "application/x-ndjson",
                               "X-Esync-Source-Rows": str(source_rows)}) as response:
         result = _json(response)
@@ -206,21 +206,6 @@ class _Counter:
         for chunk in chunks:
             self.total += len(chunk)
             yield chunk
-
-
-def _coalesced(lines: Iterable[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
-    """Lines gathered into chunks of about `size` bytes (one chunk per line is slow)."""
-    pending: list[bytes] = []
-    gathered = 0
-    for line in lines:
-        pending.append(line)
-        gathered += len(line)
-        if gathered >= size:
-            yield b"".join(pending)
-            pending.clear()
-            gathered = 0
-    if pending:
-        yield b"".join(pending)
 
 
 def _download(run: SyncRun, client: PeerClient, pgcopy: bool) -> dict:

@@ -24,6 +24,7 @@ from syncengine.file_plan import DELETE_LOCAL, DELETE_REMOTE, FETCH, SEND, FileA
 from syncengine.file_rules import FileFilter, is_synced, item_of
 from syncengine.file_state import FileInfo, Manifest
 from syncengine.file_transfer import FileRefused
+from syncengine.peer_client import coalesced
 from syncengine.peer_errors import PeerError
 
 BATCH_BYTES = 32 * 1024 * 1024
@@ -192,7 +193,7 @@ class FileMover:
         self.outcome.sent += 1
 
     def _post_stream(self, path: str, frames: Iterable[bytes]) -> dict:
-        with self.client.open("POST", path, body=frames,
+        with self.client.open("POST", path, body=coalesced(frames),
                               headers={"Content-Type": "application/octet-stream"}) as response:
             return json.loads(b"".join(response.body))
 

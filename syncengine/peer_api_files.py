@@ -16,6 +16,7 @@ from syncengine import file_state, file_transfer
 from syncengine.file_rules import ITEMS, FileFilter, FilterRefused
 from syncengine.file_transfer import FileRefused
 from syncengine.peer_api import read_request, refusal
+from syncengine.peer_client import coalesced
 
 
 class _Refused(Exception):
@@ -96,7 +97,7 @@ def send(request):
     paths = _json_field(request, "paths", list, "a JSON body with a list of paths is required")
     for path in paths:
         file_transfer.target_of(path, items)
-    return StreamingHttpResponse(file_transfer.send_files(paths, items),
+    return StreamingHttpResponse(coalesced(file_transfer.send_files(paths, items)),
                                  content_type="application/octet-stream")
 
 
