@@ -27,8 +27,9 @@ from syncengine.file_transfer import FileRefused
 from syncengine.peer_client import coalesced
 from syncengine.peer_errors import PeerError
 
-BATCH_BYTES = 32 * 1024 * 1024
-BATCH_FILES = 2000
+BATCH_BYTES = 8 * 1024 * 1024
+BATCH_FILES = 500
+BATCHES_AT_ONCE = 2
 BIG_FILE = 16 * 1024 * 1024       # bigger files travel on their own, resumable
 DELTA_MIN = 1024 * 1024           # from this size an older version is patched, not replaced
 CHUNK = 8 * 1024 * 1024
@@ -117,8 +118,7 @@ class FileMover:
                 self._one(path, "ApplyingInserts", self._send_chunked, "remote")
             else:
                 small.append(path)
-        for batch in batches(small, self.local):
-            self._send_batch(batch)
+        self._overlapped(batches(small, self.local), self._post_batch, self._sent)
 
     def _one(self, path: str, stage: str, move: Callable[[str], None], side: str) -> None:
         try:
@@ -135,12 +135,26 @@ class FileMover:
                 file_transfer.file_chunks(self.root / path, length=info.size))
         yield from file_transfer.frame({"end": True})
 
-    def _send_batch(self, paths: list[str]) -> None:
-        try:
-            answer = self._post_stream(f"/files/receive?{self._query()}", self._frames_of(paths))
-        except (FileRefused, PeerError, OSError) as error:
+    def _overlapped(self, work: Iterable[list[str]], transfer: Callable[[list[str]], object],
+                    settle: Callable[[list[str], object], None]) -> None:
+        """Batches moved two at a time (one lands while the next travels), settled here in
+        order: moving happens in threads, recording (and progress) in this one."""
+        with ThreadPoolExecutor(max_workers=BATCHES_AT_ONCE) as pool:
+            pending = [(batch, pool.submit(transfer, batch)) for batch in work]
+            for batch, moved in pending:
+                try:
+                    outcome = moved.result()
+                except (FileRefused, PeerError, OSError) as error:
+                    outcome = error
+                settle(batch, outcome)
+
+    def _post_batch(self, paths: list[str]) -> dict:
+        return self._post_stream(f"/files/receive?{self._query()}", self._frames_of(paths))
+
+    def _sent(self, paths: list[str], answer: dict | Exception) -> None:
+        if isinstance(answer, Exception):
             for path in paths:
-                self._skip(path, _stage(self.remote.get(path)), error, "remote")
+                self._skip(path, _stage(self.remote.get(path)), answer, "remote")
             self._tick(len(paths), "Sending files")
             return
         for path in answer["landed"]:
@@ -209,23 +223,23 @@ class FileMover:
                 self._one(path, "ApplyingInserts", self._fetch_chunked, "local")
             else:
                 small.append(path)
-        for batch in batches(small, self.remote):
-            self._fetch_batch(batch)
+        self._overlapped(batches(small, self.remote), self._fetch_batch, self._received)
 
-    def _fetch_batch(self, paths: list[str]) -> None:
+    def _fetch_batch(self, paths: list[str]) -> file_transfer.Received:
         def replaces(path: str) -> str:
             mine = self.local.get(path)
             return mine.digest if mine else ""
 
-        try:
-            with self.client.open("POST", f"/files/send?{self._query()}",
-                                  body=json.dumps({"paths": paths}).encode(),
-                                  headers={"Content-Type": "application/json"}) as response:
-                received = file_transfer.receive_files(response.body, self.items, self.stamp,
-                                                       replaces=replaces)
-        except (FileRefused, PeerError, OSError) as error:
+        with self.client.open("POST", f"/files/send?{self._query()}",
+                              body=json.dumps({"paths": paths}).encode(),
+                              headers={"Content-Type": "application/json"}) as response:
+            return file_transfer.receive_files(response.body, self.items, self.stamp,
+                                               replaces=replaces)
+
+    def _received(self, paths: list[str], received: file_transfer.Received | Exception) -> None:
+        if isinstance(received, Exception):
             for path in paths:
-                self._skip(path, _stage(self.local.get(path)), error, "local")
+                self._skip(path, _stage(self.local.get(path)), received, "local")
             self._tick(len(paths), "Receiving files")
             return
         for path in received.landed:

@@ -131,11 +131,17 @@ def keep_version(target: Path, relative: str, stamp: str) -> Path | None:
     if not target.exists():
         return None
     kept = versions_root() / check_stamp(stamp) / relative
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(target, kept)  # the old inode survives the rename that replaces the file
-    except OSError:
-        shutil.copy2(target, kept)
+    for attempt in range(2):
+        try:
+            os.link(target, kept)  # the old inode survives the rename that replaces the file
+            return kept
+        except FileNotFoundError:
+            if attempt:
+                raise
+            kept.parent.mkdir(parents=True, exist_ok=True)  # the run's first in this folder
+        except OSError:
+            break
+    shutil.copy2(target, kept)
     return kept
 
 
@@ -143,7 +149,8 @@ def keep_version(target: Path, relative: str, stamp: str) -> Path | None:
 
 def incoming_dir() -> Path:
     folder = Path(settings.ESYNC.state_dir) / "incoming"
-    folder.mkdir(parents=True, exist_ok=True)
+    if not os.path.isdir(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -156,8 +163,9 @@ def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stam
     """Put a staged, checked file in place; the old one goes to the versions folder.
 
     `expected_current`: the digest the sender believes the target has ("" for none); if the
-    target changed since, the file is refused rather than overwriting an unseen edit."""
-    target = target_of(relative, items)
+    target changed since, the file is refused rather than overwriting an unseen edit.
+    `folders_checked`: as for `target_of`."""
+    target = target_of(relative, items, folders_checked)
     if expected_current is not None:
         current = _digest_if_exists(target)
         if current != (expected_current or None):

@@ -134,3 +134,15 @@ def test_when_watchdog_reports_trouble_the_next_scan_is_full(tmp_path):
     assert counted.call_count == 1
     assert seen["page.html"].size == len("changed")
     file_state._state_file("trouble.json").unlink(missing_ok=True)
+
+
+def test_with_the_journal_turned_off_every_scan_walks_the_tree(tmp_path, settings):
+    import dataclasses
+
+    settings.ESYNC = dataclasses.replace(settings.ESYNC, file_journal=False)
+    (tmp_path / "page.html").write_text("x")
+    with mock.patch.object(file_state, "_full_scan", wraps=file_state._full_scan) as counted:
+        for _ in range(2):
+            file_state.scan(tmp_path, ITEMS, FileFilter(), cache_name="off.json")
+    assert counted.call_count == 2
+    file_state._state_file("off.json").unlink(missing_ok=True)
