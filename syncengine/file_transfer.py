@@ -251,13 +251,14 @@ class FrameReader:
         return True
 
     def header(self) -> dict:
-        while b"\n" not in self._buffer:
+        while (end := self._buffer.find(b"\n", 0, MAX_HEADER + 1)) < 0:
             if len(self._buffer) > MAX_HEADER:
                 raise FileRefused("a file header is too long")
             if not self._fill():
                 raise FileRefused("the file stream ended in the middle (no end marker)")
-        line, _, rest = bytes(self._buffer).partition(b"\n")
-        self._buffer = bytearray(rest)
+        # Only the header is copied out; a bytearray drops its front without moving the rest.
+        line = bytes(self._buffer[:end])
+        del self._buffer[:end + 1]
         try:
             header = json.loads(line)
         except ValueError as error:
