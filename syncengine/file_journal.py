@@ -18,6 +18,7 @@ The probe is a file `.esync-probe-*` at the root, removed at once; names beginni
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -48,15 +49,19 @@ class FolderJournal:
     """The folders under one root that changed since a given mark, or None if unknown."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # events name real paths, not a link's
         self._prefix = str(self.root) + os.sep
         self._lock = threading.Lock()
-        self._mark = 1  # marks handed out are never 0, which stands for "no look yet"
+        # Marks come from one count for the whole process and are never 0 ("no look yet"):
+        # a scope that remembers a mark of an earlier journal of the same root finds it
+        # older than this journal's start, so nothing before the start is vouched for.
+        self._mark = next(_marks)
         # what changed -> the mark it last got: folders whose list of entries changed ("" is
         # the root), and files whose content, times or existence did
         self._folders: dict[str, int] = {}
         self._files: dict[str, int] = {}
-        self._lost_at = 0  # events up to this mark may be missing
+        self._lost_at = self._mark  # events up to this mark may be missing
+        self._unwatched = False  # a folder watchdog could not watch: no journal then
         self._probes: dict[str, threading.Event] = {}
         self._observer = None
         self.identity = _identity(self.root)
@@ -87,7 +92,39 @@ class FolderJournal:
             return False
         self._observer = observer
         _watching.add(self)
+        # watchdog gives up on a folder it cannot watch (the kernel's limit of watches, no
+        # permission) without a word; a journal that misses a folder is worse than none.
+        answered = self._barrier()
+        missing = self._unwatched_among(_folders_under(self.root)) if answered else False
+        if not answered or missing:
+            logger.warning("No file journal for %s (every sync scans the whole tree): %s",
+                           self.root, f"{missing} is not watched (see fs.inotify."
+                           "max_user_watches)" if missing else "its watch does not answer")
+            self.stop()
+            return False
         return True
+
+    def _watched(self) -> set[str] | None:
+        """The folders watchdog watches, as far as its version lets us see (None if not)."""
+        paths: set[str] = set()
+        for emitter in getattr(self._observer, "emitters", ()):
+            group = getattr(emitter, "_inotify", None)
+            by_path = getattr(group, "_active_callbacks_by_path", None)
+            if by_path is None:
+                return None
+            paths.update(os.fsdecode(path) for path in by_path)
+        return paths
+
+    def _unwatched_among(self, folders) -> str | bool:
+        """A folder of these (absolute paths) that exists and is not watched, or False."""
+        watched = self._watched()
+        if watched is None:
+            return False
+        for folder in folders:
+            if folder not in watched and os.path.isdir(folder) and \
+                    not os.path.islink(folder):
+                return folder
+        return False
 
     def stop(self) -> None:
         _watching.discard(self)
@@ -97,13 +134,13 @@ class FolderJournal:
 
     @property
     def running(self) -> bool:
-        return self._observer is not None and self._observer.is_alive()
+        return self._observer is not None and self._observer.is_alive() and \
+            not self._unwatched
 
     def lose_track(self) -> None:
         """Events may have been dropped: nothing before now can be vouched for."""
         with self._lock:
-            self._mark += 1
-            self._lost_at = self._mark
+            self._mark = self._lost_at = next(_marks)
 
     # -- asking ------------------------------------------------------------------------------
 
@@ -116,8 +153,12 @@ class FolderJournal:
             now = self._mark
             if mark <= 0 or self._lost_at > mark:
                 return None, now
-            return Changes({folder for folder, at in self._folders.items() if at > mark},
-                           {file for file, at in self._files.items() if at > mark}), now
+            changes = Changes({folder for folder, at in self._folders.items() if at > mark},
+                              {file for file, at in self._files.items() if at > mark})
+        if self._unwatched_among(str(self.root / folder) for folder in changes.folders):
+            self._unwatched = True  # journal_for starts another, which checks everything
+            return None, 0
+        return changes, now
 
     def _barrier(self) -> bool:
         name = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
@@ -155,7 +196,7 @@ class FolderJournal:
                     continue
                 if any(part.startswith(OWN_FILE_PREFIX) for part in relative.split("/")):
                     continue
-                self._mark += 1
+                self._mark = next(_marks)
                 if is_directory:  # made, removed or moved: it and its parent are listed again
                     self._folders[relative] = self._folders[relative.rpartition("/")[0]] = \
                         self._mark
@@ -176,6 +217,14 @@ class _Handler(FileSystemEventHandler):
         self.journal.saw(paths, event.is_directory, event.event_type == "created")
 
 
+def _folders_under(root: Path) -> list[str]:
+    found = [str(root)]
+    for folder, subfolders, _files in os.walk(root):
+        found.extend(os.path.join(folder, name) for name in subfolders)
+    return found
+
+
+_marks = itertools.count(1)
 _watching: set[FolderJournal] = set()
 _journals: dict[str, FolderJournal] = {}
 _refused: set[tuple[str, tuple[int, int]]] = set()
@@ -226,4 +275,7 @@ class _WatchdogTrouble(logging.Handler):
             journal.lose_track()
 
 
-logging.getLogger("watchdog.observers").addHandler(_WatchdogTrouble())
+_watchdog_log = logging.getLogger("watchdog.observers")
+_watchdog_log.addHandler(_WatchdogTrouble())
+if not _watchdog_log.isEnabledFor(logging.WARNING):  # a quieter root must not hide overflows
+    _watchdog_log.setLevel(logging.WARNING)

@@ -268,8 +268,9 @@ class _Scope:
     mark: int  # the file journal's mark the manifest is good up to
     generation: str = field(default_factory=lambda: uuid.uuid4().hex)
     version: int = 0
-    # (version, the paths whose entries it changed), oldest first
+    # (version, the paths whose entries it changed), oldest first; the oldest are forgotten
     changes: list[tuple[int, frozenset[str]]] = field(default_factory=list)
+    forgotten: int = 0  # the latest version forgotten: older tokens get the whole manifest
 
     def changed_since(self, token: str) -> set[str] | None:
         """The paths changed since the scan that handed out `token`, or None if the token
@@ -278,6 +279,8 @@ class _Scope:
         if generation != self.generation or not version.isdigit():
             return None
         since, changed = int(version), set()
+        if since < self.forgotten:
+            return None
         for at, paths in reversed(self.changes):
             if at <= since:
                 break
@@ -287,6 +290,7 @@ class _Scope:
 
 _scopes: dict[tuple, _Scope] = {}
 MOST_SCOPES = 16
+MOST_VERSIONS = 1000  # scans whose changes a scope remembers for peers' tokens
 
 
 def scan(root: Path, items: Iterable[str], file_filter: FileFilter,
@@ -340,8 +344,8 @@ def _scan(root: Path, items: set[str], file_filter: FileFilter, cache_name: str)
         new = _full_scan(root, items, file_filter, cache, fresh, mark)
         if scope is not None:
             changed = {path for path, _ in scope.manifest.items() ^ new.manifest.items()}
-            new.generation, new.version, new.changes = (scope.generation, scope.version,
-                                                        scope.changes)
+            new.generation, new.version, new.changes, new.forgotten = (
+                scope.generation, scope.version, scope.changes, scope.forgotten)
             _changed(new, changed)
         scope = new
     else:
@@ -360,13 +364,17 @@ def _changed(scope: _Scope, paths: set[str]) -> None:
     if paths:
         scope.version += 1
         scope.changes.append((scope.version, frozenset(paths)))
+        if len(scope.changes) > MOST_VERSIONS:
+            scope.forgotten = scope.changes.pop(0)[0]
 
 
 def _info(root: Path, relative: str, stat: os.stat_result, known: FileInfo | None,
           cache: Manifest, fresh: Manifest) -> FileInfo | None:
     """A file's entry: the known one while its size and mtime hold, else from the digest
     cache, else read. None if it went away meanwhile."""
-    for candidate in (known, cache.get(relative)):
+    # The cache first: it has what this instance itself wrote (a file landed with the size
+    # and mtime of the one it replaced must not keep the old digest).
+    for candidate in (cache.get(relative), known):
         if candidate is not None and candidate.size == stat.st_size and \
                 candidate.mtime_ns == stat.st_mtime_ns:
             return candidate

@@ -146,3 +146,56 @@ def test_with_the_journal_turned_off_every_scan_walks_the_tree(tmp_path, setting
             file_state.scan(tmp_path, ITEMS, FileFilter(), cache_name="off.json")
     assert counted.call_count == 2
     file_state._state_file("off.json").unlink(missing_ok=True)
+
+
+def test_a_root_replaced_by_another_folder_is_scanned_afresh(tmp_path):
+    root = tmp_path / "siteroot"
+    (root / "css").mkdir(parents=True)
+    (root / "css" / "old.css").write_text("old")
+    assert list(file_state.scan(root, ITEMS, FileFilter(), cache_name="swap.json")) == \
+        ["css/old.css"]
+    root.rename(tmp_path / "siteroot.old")
+    (root / "css").mkdir(parents=True)
+    (root / "css" / "new.css").write_text("new")
+    assert list(file_state.scan(root, ITEMS, FileFilter(), cache_name="swap.json")) == \
+        ["css/new.css"]
+    file_state._state_file("swap.json").unlink(missing_ok=True)
+
+
+def test_a_folder_watchdog_could_not_watch_makes_the_journal_step_aside(tmp_path):
+    (tmp_path / "css").mkdir()
+    journal = file_journal.FolderJournal(tmp_path)
+    assert journal.start()
+    _, mark = journal.changes_since(0)
+    unwatched = tmp_path / "css" / "new"
+    real = journal._watched
+    with mock.patch.object(journal, "_watched",
+                           lambda: real() - {str(unwatched.resolve())}):
+        unwatched.mkdir()
+        assert journal.changes_since(mark) == (None, 0)
+        assert not journal.running
+    journal.stop()
+
+
+def test_a_file_landed_with_the_old_size_and_mtime_keeps_the_digest_it_arrived_with(
+        tmp_path):
+    page = tmp_path / "page.html"
+    page.write_bytes(b"aaaa")
+    os.utime(page, ns=(1_700_000_000_000_000_000,) * 2)
+    before = file_state.scan(tmp_path, ITEMS, FileFilter())["page.html"]
+    page.write_bytes(b"bbbb")  # as a landing does: same size, the sender's mtime
+    os.utime(page, ns=(before.mtime_ns,) * 2)
+    landed = file_state.FileInfo(4, before.mtime_ns, file_state.digest_of(page))
+    file_state.remember({"page.html": landed})
+    assert file_state.scan(tmp_path, ITEMS, FileFilter())["page.html"] == landed
+
+
+def test_a_token_older_than_what_a_scope_remembers_gets_the_whole_manifest(tmp_path):
+    (tmp_path / "a.html").write_text("1")
+    _, _, token, _ = file_state.scan_since(tmp_path, ITEMS, FileFilter(), "")
+    with mock.patch.object(file_state, "MOST_VERSIONS", 2):
+        for n in range(4):
+            (tmp_path / "a.html").write_text(str(n) * (n + 2))
+            file_state.scan(tmp_path, ITEMS, FileFilter())
+        files, _, _, complete = file_state.scan_since(tmp_path, ITEMS, FileFilter(), token)
+    assert complete and list(files) == ["a.html"]
