@@ -23,6 +23,7 @@ import shutil
 import stat
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -322,16 +323,15 @@ class Received:
     bytes: int
 
 
-def flush_to_disk(paths: Iterable[Path]) -> None:
-    """The staged files reach the disk before the renames that publish them. Each file's
-    own data only: a machine-wide sync would also wait for everything any other program
-    has written and not yet flushed (seconds, after a big copy)."""
-    for path in paths:
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fdatasync(descriptor)
-        finally:
-            os.close(descriptor)
+def flush_to_disk(path: Path) -> None:
+    """A staged file reaches the disk before the rename that publishes it. Its own data
+    only: a machine-wide sync would also wait for everything any other program has written
+    and not yet flushed (seconds, after a big copy)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
@@ -349,6 +349,10 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     staged: list[tuple[Path, str, FileInfo, str | None]] = []
     received = Received([], [], 0)
     folders_checked: set[str] = set()
+    # Each staged file is flushed in the background while the stream goes on; all of them
+    # are on disk before the first one lands.
+    flushing = ThreadPoolExecutor(max_workers=4, thread_name_prefix="esync-flush")
+    flushed = []
     try:
         while not (header := reader.header()).get("end"):
             relative = header.get("path")
@@ -365,11 +369,15 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
             expected = replaces(relative) if replaces else header.get("replaces")
             staged.append((write_staged(reader.body(info.size), info), relative,
                            info, None if expected is None else str(expected)))
-        flush_to_disk(path for path, *_ in staged)
+            flushed.append(flushing.submit(flush_to_disk, staged[-1][0]))
+        for flush in flushed:
+            flush.result()
     except BaseException:
+        flushing.shutdown(wait=True, cancel_futures=True)
         for path, *_ in staged:
             path.unlink(missing_ok=True)
         raise
+    flushing.shutdown()
     landed: dict[str, FileInfo] = {}
     landing_checked: set[str] = set()
     for index, (path, relative, info, expected) in enumerate(staged):
