@@ -25,7 +25,8 @@ from relationships.models import Relationship
 from relationships.server_identity import get_server_info
 from syncengine import backup, change_log, resource_files, runs, table_copy
 from syncengine.models import Anchor, SyncRun
-from syncengine.peer_client import PeerClient, coalesced
+from syncengine.peer_client import PeerClient
+from syncengine.stream_chunks import coalesced
 
 DEFAULT_PROFILE_NAME = "Default DB profile"
 

@@ -60,6 +60,7 @@ class FolderJournal:
         # the root), and files whose content, times or existence did
         self._folders: dict[str, int] = {}
         self._files: dict[str, int] = {}
+        self._made: dict[str, int] = {}  # folders made, by the mark of their making
         self._lost_at = self._mark  # events up to this mark may be missing
         self._unwatched = False  # a folder watchdog could not watch: no journal then
         self._probes: dict[str, threading.Event] = {}
@@ -155,7 +156,12 @@ class FolderJournal:
                 return None, now
             changes = Changes({folder for folder, at in self._folders.items() if at > mark},
                               {file for file, at in self._files.items() if at > mark})
-        if self._unwatched_among(str(self.root / folder) for folder in changes.folders):
+            # Folders made since: each needs a watch of its own (a moved folder keeps its
+            # watch, which follows the folder, not its name).
+            made = [str(self.root / folder) for folder, at in self._made.items() if at > mark]
+        # watchdog adds a new folder's watch as it handles its event; should one still look
+        # missing, give it one more round trip before concluding it never will.
+        if self._unwatched_among(made) and (not self._barrier() or self._unwatched_among(made)):
             self._unwatched = True  # journal_for starts another, which checks everything
             return None, 0
         return changes, now
@@ -200,6 +206,8 @@ class FolderJournal:
                 if is_directory:  # made, removed or moved: it and its parent are listed again
                     self._folders[relative] = self._folders[relative.rpartition("/")[0]] = \
                         self._mark
+                    if created:
+                        self._made[relative] = self._mark
                 else:
                     self._files[relative] = self._mark
 

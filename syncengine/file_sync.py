@@ -24,8 +24,8 @@ from syncengine.file_plan import DELETE_LOCAL, DELETE_REMOTE, FETCH, SEND, FileA
 from syncengine.file_rules import FileFilter, is_synced, item_of
 from syncengine.file_state import FileInfo, Manifest
 from syncengine.file_transfer import FileRefused
-from syncengine.peer_client import coalesced
 from syncengine.peer_errors import PeerError
+from syncengine.stream_chunks import coalesced
 
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_FILES = 500

@@ -16,7 +16,7 @@ from syncengine import file_state, file_transfer
 from syncengine.file_rules import ITEMS, FileFilter, FilterRefused
 from syncengine.file_transfer import FileRefused
 from syncengine.peer_api import read_request, refusal
-from syncengine.peer_client import coalesced
+from syncengine.stream_chunks import coalesced
 
 
 class _Refused(Exception):

@@ -23,6 +23,7 @@ from django.db import connection, models, transaction
 from cms.models import User
 from relationships.id_ranges import ranged_models
 from syncengine.bulk_load import indexes_set_aside
+from syncengine.stream_chunks import coalesced
 
 BATCH = 1000
 CHUNK = 256 * 1024  # bytes gathered before passing a piece of a COPY-format table on
@@ -92,19 +93,9 @@ def _export_tables(pgcopy: bool) -> Iterator[bytes]:
             query = (f"COPY (SELECT {column_list} FROM {quote(model._meta.db_table)} "
                      f"ORDER BY {quote(model._meta.pk.column)}) TO STDOUT")
             with connection.cursor() as cursor, cursor.cursor.copy(query) as copy:
-                # psycopg hands over one row at a time: gather them, so that what follows
-                # (the coalescing, the counting, TLS) handles a few chunks, not every row.
-                gathered: list[bytes] = []
-                size = 0
-                for data in copy:
-                    gathered.append(bytes(data))
-                    size += len(data)
-                    if size >= CHUNK:
-                        yield b"".join(gathered)
-                        gathered.clear()
-                        size = 0
-                if gathered:
-                    yield b"".join(gathered)
+                # psycopg hands over one row at a time: gathered, what follows (the
+                # counting, TLS) handles a few chunks, not every row.
+                yield from coalesced((bytes(data) for data in copy), CHUNK)
             yield PGCOPY_END
             continue
         yield (encoder.encode(header) + "\n").encode()
