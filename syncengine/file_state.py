@@ -22,12 +22,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import xxhash
 from django.conf import settings
 
 from syncengine.file_rules import OWN_FILE_PREFIX, FileFilter, is_synced, top_folders
+
+if TYPE_CHECKING:
+    from syncengine.file_journal import Changes
 
 HASH_BLOCK = 1024 * 1024
 
@@ -64,43 +67,45 @@ def walk_files(root: Path, items: Iterable[str], folders: set[str] | None = None
     """(relative path, stat) of every regular file under the items' folders. Links are not
     followed and not synced: a link could lead out of the site root. `folders`, if given,
     receives every folder walked ("" for the root)."""
-    wanted = top_folders(set(items))
-    try:
-        entries = list(os.scandir(root))
-    except FileNotFoundError:
-        return
-    if folders is not None:
-        folders.add("")
-    stack: list[tuple[Path, str]] = []
-    for entry in entries:
-        if entry.is_symlink() or entry.name.startswith(OWN_FILE_PREFIX):
-            continue
-        if entry.is_dir():
-            if wanted is None or entry.name.lower() in wanted:
-                stack.append((Path(entry.path), entry.name))
-        elif entry.is_file() and wanted is None:
-            yield entry.name, entry.stat()
-    yield from _walk_below(stack, folders)
+    return _walk([(Path(root), "")], top_folders(set(items)), folders)
 
 
-def _walk_below(stack: list[tuple[Path, str]], folders: set[str] | None,
-                ) -> Iterable[tuple[str, os.stat_result]]:
+def _walk(stack: list[tuple[Path, str]], wanted: list[str] | None, folders: set[str] | None,
+          ) -> Iterable[tuple[str, os.stat_result]]:
     while stack:
-        folder, relative = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
+        path, relative = stack.pop()
+        listed = _list_folder(path, relative, wanted)
+        if listed is None:
             continue
         if folders is not None:
             folders.add(relative)
-        for entry in entries:
-            if entry.is_symlink() or entry.name.startswith(OWN_FILE_PREFIX):
-                continue
-            child = f"{relative}/{entry.name}"
-            if entry.is_dir():
-                stack.append((Path(entry.path), child))
-            elif entry.is_file():
-                yield child, entry.stat()
+        files, subfolders = listed
+        yield from files
+        stack.extend((Path(below), child) for child, below in subfolders.items())
+
+
+def _list_folder(path: Path, relative: str, wanted: list[str] | None,
+                 ) -> tuple[list[tuple[str, os.stat_result]], dict[str, str]] | None:
+    """One folder's synced candidates: (files with their stat, subfolders by relative path
+    to their path), or None if it cannot be listed. At the root only the items' top folders
+    count (and its files only for Templates); links and this program's own files never."""
+    try:
+        entries = list(os.scandir(path))
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None
+    files: list[tuple[str, os.stat_result]] = []
+    subfolders: dict[str, str] = {}
+    for entry in entries:
+        if entry.is_symlink() or entry.name.startswith(OWN_FILE_PREFIX):
+            continue
+        child = f"{relative}/{entry.name}" if relative else entry.name
+        if entry.is_dir():
+            if relative or wanted is None or entry.name.lower() in wanted:
+                subfolders[child] = entry.path
+        elif entry.is_file() and (relative or wanted is None):
+            with contextlib.suppress(FileNotFoundError):  # gone while we looked
+                files.append((child, entry.stat()))
+    return files, subfolders
 
 
 # -- the digest cache of this instance's site root ------------------------------------------
@@ -335,12 +340,12 @@ def _scan(root: Path, items: set[str], file_filter: FileFilter, cache_name: str)
            cache_name)
     scope = _scopes.get(key)
     journal = journal_for(root) if settings.ESYNC.file_journal else None
-    folders, mark = (journal.changes_since(scope.mark if scope else 0) if journal
-                     else (None, 0))
+    seen, mark = (journal.changes_since(scope.mark if scope else 0) if journal
+                  else (None, 0))
     digests = _digests(cache_name)
     cache = digests.current()
     fresh: Manifest = {}
-    if scope is None or folders is None:
+    if scope is None or seen is None:
         new = _full_scan(root, items, file_filter, cache, fresh, mark)
         if scope is not None:
             changed = {path for path, _ in scope.manifest.items() ^ new.manifest.items()}
@@ -349,7 +354,7 @@ def _scan(root: Path, items: set[str], file_filter: FileFilter, cache_name: str)
             _changed(new, changed)
         scope = new
     else:
-        _changed(scope, _rescan(root, items, file_filter, cache, fresh, scope, folders))
+        _changed(scope, _rescan(root, items, file_filter, cache, fresh, scope, seen))
         scope.mark = mark
     if fresh:
         digests.update(fresh)
@@ -370,8 +375,8 @@ def _changed(scope: _Scope, paths: set[str]) -> None:
 
 def _info(root: Path, relative: str, stat: os.stat_result, known: FileInfo | None,
           cache: Manifest, fresh: Manifest) -> FileInfo | None:
-    """A file's entry: the known one while its size and mtime hold, else from the digest
-    cache, else read. None if it went away meanwhile."""
+    """A file's entry: the digest cache's or the last scan's while its size and mtime hold,
+    else read. None if it went away meanwhile."""
     # The cache first: it has what this instance itself wrote (a file landed with the size
     # and mtime of the one it replaced must not keep the old digest).
     for candidate in (cache.get(relative), known):
@@ -409,7 +414,7 @@ def _add(root: Path, relative: str, stat: os.stat_result, items: set[str],
 
 
 def _rescan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifest,
-            fresh: Manifest, scope: _Scope, changes) -> set[str]:
+            fresh: Manifest, scope: _Scope, changes: Changes) -> set[str]:
     """Look again only at the files and folders the journal marked; the paths whose entry
     changed."""
     wanted = top_folders(items)
@@ -422,23 +427,11 @@ def _rescan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifes
     for folder in sorted(changes.folders, key=len):  # parents first
         if folder not in scope.folders:
             continue  # not walked: out of the items, or gone with a parent already
-        try:
-            entries = list(os.scandir(root / folder if folder else root))
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
+        listed = _list_folder(root / folder if folder else root, folder, wanted)
+        if listed is None:
             changed |= _forget(scope, folder)
             continue
-        files: list[tuple[str, os.stat_result]] = []
-        subfolders: dict[str, str] = {}
-        for entry in entries:
-            if entry.is_symlink() or entry.name.startswith(OWN_FILE_PREFIX):
-                continue
-            child = f"{folder}/{entry.name}" if folder else entry.name
-            if entry.is_dir():
-                if folder or wanted is None or entry.name.lower() in wanted:
-                    subfolders[child] = entry.path
-            elif entry.is_file() and (folder or wanted is None):
-                with contextlib.suppress(FileNotFoundError):
-                    files.append((child, entry.stat()))
+        files, subfolders = listed
         present = {relative for relative, _ in files}
         for gone in scope.files_in.get(folder, set()) - present:
             changed |= _drop(scope, gone)
@@ -449,7 +442,7 @@ def _rescan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifes
             changed |= _forget(scope, gone)
         new = [(Path(path), relative) for relative, path in subfolders.items()
                if relative not in scope.folders]
-        for relative, stat in _walk_below(new, scope.folders):
+        for relative, stat in _walk(new, wanted, scope.folders):
             if _add(root, relative, stat, items, file_filter, cache, fresh, scope):
                 changed.add(relative)
     for relative in changes.files:

@@ -168,7 +168,7 @@ def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stam
     `folders_checked`: as for `target_of`."""
     target = target_of(relative, items, folders_checked)
     if expected_current is not None:
-        current = _digest_if_exists(target)
+        current = current_digest(target, relative)
         if current != (expected_current or None):
             raise FileRefused(f"{relative} changed on this server during the sync; it was left "
                               "as it is (the next sync settles it)")
@@ -196,7 +196,7 @@ def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stam
 def delete(relative: str, items: Iterable[str], stamp: str, expected_current: str) -> bool:
     """Delete a file (kept in the versions folder first) if it is still what the sender saw."""
     target = target_of(relative, items)
-    current = _digest_if_exists(target)
+    current = current_digest(target, relative)
     if current is None:
         return False
     if current != expected_current:
@@ -205,10 +205,6 @@ def delete(relative: str, items: Iterable[str], stamp: str, expected_current: st
     keep_version(target, relative, stamp)
     target.unlink()
     return True
-
-
-def _digest_if_exists(path: Path) -> str | None:
-    return current_digest(path, path.relative_to(site_root()).as_posix())
 
 
 def write_staged(chunks: Iterable[bytes], expected: FileInfo) -> Path:
