@@ -26,9 +26,11 @@ apply) beside rsync copying the same tree to a folder of its own through an rsyn
 Scenarios, each applied to the source tree and then synced by both: the first full copy, three
 runs with no change, 1% of the files rewritten (same size), 1 MB appended to the big file, and
 1,000 files deleted. Bytes: esync's from the run's log (`esync logs --json`), rsync's "Total
-bytes sent" of --stats. The table's last column is the esync run's own duration (its log's
-start to end), without the command's start-up and polling. Everything lives in a temporary
-folder, removed after.
+bytes sent" of --stats. Before each tool's run, unwritten data is flushed (`sync`, untimed), so
+neither starts with a disk still busy with the last scenario. The table's last column is the
+esync run's own duration (its log's start to end), without the command's start-up and
+polling. The project's modules are compiled to bytecode first, as an installed copy has them.
+Everything lives in a temporary folder, removed after.
 """
 
 from __future__ import annotations
@@ -44,7 +46,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from initialsync import clean_up, create_pair, esync, free_port, serve_pair, wait_for_port
+from initialsync import (
+    clean_up,
+    compile_project,
+    create_pair,
+    esync,
+    free_port,
+    serve_pair,
+    wait_for_port,
+)
 
 KB, MB = 1024, 1024 * 1024
 EXTENSIONS = (".html", ".css", ".js", ".png")
@@ -122,6 +132,7 @@ def main() -> None:
     parser.add_argument("--big-megabytes", type=int, default=1024)
     args = parser.parse_args()
 
+    compile_project()
     root = Path(tempfile.mkdtemp(prefix="esync-bench-"))
     processes: list[subprocess.Popen] = []
     try:
@@ -186,7 +197,13 @@ def main() -> None:
 
         def measure(scenario: str) -> None:
             print(f"{scenario}:")
+            # Each tool starts with the disk at rest: what the scenario's edits or the last
+            # run left unwritten is flushed first, outside the timing (esync flushes every
+            # file it lands, rsync none, so a disk still busy with the previous scenario's
+            # gigabytes would slow one side only and vary from run to run).
+            os.sync()
             seconds, run, sent, status = run_esync()
+            os.sync()
             rsync_seconds, rsync_sent = run_rsync()
             print(f"    esync {seconds:.2f} s (the run itself {run:.2f} s, {status}), "
                   f"rsync {rsync_seconds:.2f} s")

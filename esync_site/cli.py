@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from esync_site.instance import HOME_ENV, InstanceConfigError, resolve_home
@@ -246,6 +248,30 @@ def main(argv: list[str] | None = None) -> int:
     except PeerError as error:  # a peer could not be reached, or refused
         print(f"esync: {error}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def console_main() -> None:
+    """The `esync` program: `main`, then out without the interpreter's tear-down.
+
+    Unloading Django, Celery and the rest module by module costs 70-90 ms after the work is
+    done; a command run from a script or a pipeline waits for it for nothing. Output is
+    flushed, database connections and logs closed first. While a thread of the command's own
+    is still running, the ordinary exit waits for it as usual."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: the ordinary exit reports it
+        sys.exit(code)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        sys.exit(code)
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":

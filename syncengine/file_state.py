@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 import xxhash
 from django.conf import settings
@@ -54,9 +54,25 @@ class FileInfo(NamedTuple):
 Manifest = dict[str, FileInfo]
 
 
+def open_to_read(path: Path) -> BinaryIO:
+    """A site file opened for reading without touching its access time where the system
+    allows it (to the file's owner): esync reading a file is not an access by anyone, and on
+    a file just written the update is a change of its record that waits behind the disk
+    flushes of files landing meanwhile."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOATIME", 0))
+    except PermissionError:
+        descriptor = os.open(path, os.O_RDONLY)
+    try:
+        return open(descriptor, "rb")
+    except BaseException:  # a folder, say: refused here, the descriptor closed
+        os.close(descriptor)
+        raise
+
+
 def digest_of(path: Path) -> str:
     hasher = xxhash.xxh3_128()
-    with open(path, "rb") as source:
+    with open_to_read(path) as source:
         while block := source.read(HASH_BLOCK):
             hasher.update(block)
     return hasher.hexdigest()
@@ -110,10 +126,15 @@ def _list_folder(path: Path, relative: str, wanted: list[str] | None,
 
 # -- the digest cache of this instance's site root ------------------------------------------
 
+_made_folders: set[str] = set()  # state folders this process has made or found
+
+
 def _state_file(name: str) -> Path:
-    folder = Path(settings.ESYNC.state_dir) / "files"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / name
+    folder = os.path.join(settings.ESYNC.state_dir, "files")
+    if folder not in _made_folders:  # asked for each file landed: one mkdir per process
+        os.makedirs(folder, exist_ok=True)
+        _made_folders.add(folder)
+    return Path(folder, name)
 
 
 def _read(path: Path) -> Manifest:
@@ -244,15 +265,24 @@ def remember(written: Manifest, cache_name: str = "digests.json") -> None:
         _digests(cache_name).update(written)
 
 
-def current_digest(path: Path, relative: str) -> str | None:
+def cached_digests() -> Manifest:
+    """The digest cache as it is now, to be read, never changed: `current_digest` over many
+    files looks it up once instead of once a file."""
+    with _lock:
+        return _digests("digests.json").current()
+
+
+def current_digest(path: Path, relative: str, cache: Manifest | None = None) -> str | None:
     """The digest of the file at `path` (`relative` in the site root) now, None if there is
-    none: the digest cache's while its size and mtime are the cached ones, else read."""
+    none: the digest cache's (or `cache`'s, an earlier `cached_digests()`) while its size and
+    mtime are the cached ones, else read."""
     try:
         now = path.stat()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    with _lock:
-        known = _digests("digests.json").current().get(relative)
+    if cache is None:
+        cache = cached_digests()
+    known = cache.get(relative)
     if known is not None and known.size == now.st_size and known.mtime_ns == now.st_mtime_ns:
         return known.digest
     try:

@@ -32,7 +32,16 @@ from django.conf import settings
 
 from cms.site_root import resolve_inside
 from syncengine.file_rules import item_of
-from syncengine.file_state import HASH_BLOCK, FileInfo, current_digest, digest_of, remember
+from syncengine.file_state import (
+    HASH_BLOCK,
+    FileInfo,
+    Manifest,
+    cached_digests,
+    current_digest,
+    digest_of,
+    open_to_read,
+    remember,
+)
 
 DELTA_BLOCK = 128 * 1024
 MAX_HEADER = 64 * 1024
@@ -129,14 +138,14 @@ def check_stamp(stamp: str) -> str:
 
 def keep_version(target: Path, relative: str, stamp: str) -> Path | None:
     """Copy the file about to be replaced or deleted into the versions folder."""
-    if not target.exists():
-        return None
     kept = versions_root() / check_stamp(stamp) / relative
     for attempt in range(2):
         try:
             os.link(target, kept)  # the old inode survives the rename that replaces the file
             return kept
         except FileNotFoundError:
+            if not os.path.exists(target):
+                return None  # nothing to keep
             if attempt:
                 raise
             kept.parent.mkdir(parents=True, exist_ok=True)  # the run's first in this folder
@@ -160,24 +169,27 @@ def new_staging_file() -> Path:
 
 
 def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stamp: str,
-         expected_current: str | None = None, folders_checked: set[str] | None = None) -> None:
+         expected_current: str | None = None, folders_checked: set[str] | None = None,
+         digests: Manifest | None = None) -> None:
     """Put a staged, checked file in place; the old one goes to the versions folder.
 
     `expected_current`: the digest the sender believes the target has ("" for none); if the
     target changed since, the file is refused rather than overwriting an unseen edit.
-    `folders_checked`: as for `target_of`."""
+    `folders_checked`: as for `target_of`. `digests`: as `current_digest`'s `cache`."""
     target = target_of(relative, items, folders_checked)
     if expected_current is not None:
-        current = current_digest(target, relative)
+        current = current_digest(target, relative, digests)
         if current != (expected_current or None):
             raise FileRefused(f"{relative} changed on this server during the sync; it was left "
                               "as it is (the next sync settles it)")
     os.utime(staged, ns=(info.mtime_ns, info.mtime_ns))
-    if not os.path.isdir(target.parent):
-        target.parent.mkdir(parents=True, exist_ok=True)
     keep_version(target, relative, stamp)
     try:
-        os.replace(staged, target)
+        try:
+            os.replace(staged, target)
+        except FileNotFoundError:  # a new folder (the staged file is there: it was just set)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
     except OSError as error:
         if error.errno != errno.EXDEV:
             raise
@@ -293,7 +305,7 @@ def frame(header: dict, body: Iterable[bytes] = ()) -> Iterator[bytes]:
 
 def file_chunks(path: Path, offset: int = 0, length: int | None = None,
                 size: int = HASH_BLOCK) -> Iterator[bytes]:
-    with open(path, "rb") as source:
+    with open_to_read(path) as source:
         source.seek(offset)
         remaining = length
         while remaining is None or remaining > 0:
@@ -376,10 +388,11 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     flushing.shutdown()
     landed: dict[str, FileInfo] = {}
     landing_checked: set[str] = set()
+    digests = cached_digests()
     for index, (path, relative, info, expected) in enumerate(staged):
         try:
             # Folders are looked at again as files land (one lstat per folder per stream).
-            land(path, relative, info, items, stamp, expected, landing_checked)
+            land(path, relative, info, items, stamp, expected, landing_checked, digests)
             received.landed.append(relative)
             landed[relative] = info
         except (FileRefused, OSError) as error:
