@@ -70,3 +70,28 @@ def test_a_saved_base_reads_back_and_is_forgotten(settings):
     assert (again.files, again.items_synced) == ({"css/b.css": entry(3)}, {"templates", "bin"})
     file_state.forget_base(991)
     assert file_state.load_base(991).files == {}
+
+
+def test_reading_site_files_leaves_their_access_time(tmp_path):
+    """esync reading a file (its digest, or to send it) is nobody's access to it."""
+    import os
+
+    import pytest
+
+    from syncengine.file_transfer import file_chunks
+
+    def just_written(name: str):
+        path = tmp_path / name
+        path.write_bytes(b"<p>page</p>" * 100)
+        mtime = path.stat().st_mtime_ns
+        os.utime(path, ns=(mtime - 10**10, mtime))  # read before it was last written
+        return path, mtime - 10**10
+
+    control, before = just_written("control.html")
+    control.read_bytes()
+    if control.stat().st_atime_ns == before:
+        pytest.skip("this file system does not record reads (mounted noatime)")
+    path, before = just_written("page.html")
+    file_state.digest_of(path)
+    assert b"".join(file_chunks(path)) == b"<p>page</p>" * 100
+    assert path.stat().st_atime_ns == before
