@@ -61,7 +61,10 @@ def _columns(model: type[models.Model]) -> list[str]:
 
 
 def count_rows() -> int:
-    return sum(m._base_manager.count() for m in synced_models())
+    """The rows an initial sync copies: every synced table's, and the users' group and
+    permission memberships that travel with them."""
+    return sum(m._base_manager.count() for m in synced_models()) + \
+        User.groups.through.objects.count() + User.user_permissions.through.objects.count()
 
 
 def export_lines(pgcopy: bool = False) -> Iterator[bytes]:

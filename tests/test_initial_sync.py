@@ -55,6 +55,9 @@ def test_scenario_1_staging_uploads_and_production_mirrors_it(real_instances, tm
     # Production creates keys in its own range from now on; staging in its own.
     assert TRILLION < int(production.python(CREATE_CONTENT)) <= 2 * TRILLION
     assert 0 < int(staging.python(CREATE_CONTENT)) <= TRILLION
+    # The log counts what was copied against what there was to copy, memberships included.
+    log = json.loads(staging.esync("logs", "--json").stdout)[0]
+    assert log["applied"] == log["total"] > 0, log
     listed = json.loads(staging.esync("relationship", "list", "--json").stdout)[0]
     assert listed["state"] == "staged" and listed["profiles"] == ["Default DB profile1"]
     # The copied administrator signs in on production with staging's password.
@@ -151,5 +154,8 @@ def test_a_write_error_on_the_destination_leaves_it_as_it_was(real_instances, tm
     assert result.returncode == 4
     assert "Failed:" in result.stdout and "incoming" in result.stdout, result.stdout
     assert contents(production) == before
+    # The log counts what was copied against what there was to copy, memberships included.
+    log = json.loads(staging.esync("logs", "--json").stdout)[0]
+    assert log["applied"] == log["total"] > 0, log
     listed = json.loads(staging.esync("relationship", "list", "--json").stdout)[0]
     assert listed["state"] == "created"
