@@ -266,11 +266,17 @@ def console_main() -> None:
     if any(t.is_alive() and not t.daemon for t in threading.enumerate()
            if t is not threading.main_thread()):
         sys.exit(code)
-    if "django.db" in sys.modules:
-        from django.db import connections
+    try:
+        if "django.apps" in sys.modules:
+            from django.apps import apps
 
-        connections.close_all()
-    logging.shutdown()
+            if apps.ready:  # not when the instance's settings were refused
+                from django.db import connections
+
+                connections.close_all()
+        logging.shutdown()
+    except Exception:  # noqa: BLE001 - whatever went wrong, the ordinary exit tells it
+        sys.exit(code)
     os._exit(code)
 
 
