@@ -427,10 +427,15 @@ def _share_equal_entries(theirs: Manifest, mine: Manifest, paths: Iterable[str])
             theirs[path] = ours
 
 
+def moving_bytes(actions: list[FileAction], local: Manifest, remote: Manifest) -> int:
+    """The size of the files the actions send or fetch (a delta sends less)."""
+    return sum((local if a.kind == SEND else remote)[a.path].size for a in actions
+               if a.kind in (SEND, FETCH))
+
+
 def check_limits(actions: list[FileAction], local: Manifest, remote: Manifest) -> None:
     limit_files, limit_bytes = settings.ESYNC.max_files_per_run, settings.ESYNC.max_bytes_per_run
-    moving = [a for a in actions if a.kind in (SEND, FETCH)]
-    size = sum((local if a.kind == SEND else remote)[a.path].size for a in moving)
+    size = moving_bytes(actions, local, remote)
     if len(actions) > limit_files:
         raise FileLimitExceeded(
             f"This sync would move {len(actions)} files; the limit is {limit_files} per run "
@@ -483,6 +488,9 @@ def sync_files(run, profile, progress: Callable[..., None], client,
         actions = plan(local, remote, in_scope, profile.direction, profile.policy,
                        base.items_synced, candidates)
     check_limits(actions, local, remote)
+    if actions:
+        progress(done=0, total=len(actions), bytes=0,
+                 bytes_total=moving_bytes(actions, local, remote))
     outcome.conflicts = sum(1 for a in actions if a.conflict)
     mover = FileMover(client, items, run_stamp(run), local, remote, outcome, progress,
                       len(actions))

@@ -39,6 +39,9 @@ class SyncRun(models.Model):
     done = models.BigIntegerField(default=0)
     total = models.BigIntegerField(default=0)
     bytes = models.BigIntegerField(default=0)
+    # What the run expects to move, where it knows (file runs): the time-left estimate
+    # weighs bytes, not only items.
+    bytes_total = models.BigIntegerField(default=0)
     applied = models.BigIntegerField(default=0)
     skipped = models.BigIntegerField(default=0)
     message = models.TextField(blank=True)
