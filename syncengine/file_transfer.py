@@ -342,6 +342,16 @@ def flush_to_disk(path: Path) -> None:
         os.close(descriptor)
 
 
+# Staged files are flushed in groups: a task (and a thread woken) per file cost more than the
+# flush of a small file itself.
+FLUSH_GROUP = 32
+
+
+def flush_all(paths: list[Path]) -> None:
+    for path in paths:
+        flush_to_disk(path)
+
+
 def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
                   limits: tuple[int, int] | None = None,
                   replaces: Callable[[str], str] | None = None) -> Received:
@@ -357,10 +367,10 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     staged: list[tuple[Path, str, FileInfo, str | None]] = []
     received = Received([], [], 0)
     folders_checked: set[str] = set()
-    # Each staged file is flushed in the background while the stream goes on; all of them
-    # are on disk before the first one lands.
+    # Staged files are flushed in the background, a group at a time, while the stream goes
+    # on; all of them are on disk before the first one lands.
     flushing = ThreadPoolExecutor(max_workers=4, thread_name_prefix="esync-flush")
-    flushed = []
+    flushed, unflushed = [], []
     try:
         while not (header := reader.header()).get("end"):
             relative = header.get("path")
@@ -377,7 +387,12 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
             expected = replaces(relative) if replaces else header.get("replaces")
             staged.append((write_staged(reader.body(info.size), info), relative,
                            info, None if expected is None else str(expected)))
-            flushed.append(flushing.submit(flush_to_disk, staged[-1][0]))
+            unflushed.append(staged[-1][0])
+            if len(unflushed) >= FLUSH_GROUP:
+                flushed.append(flushing.submit(flush_all, unflushed))
+                unflushed = []
+        if unflushed:
+            flushed.append(flushing.submit(flush_all, unflushed))
         for flush in flushed:
             flush.result()
     except BaseException:
