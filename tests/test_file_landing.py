@@ -54,6 +54,30 @@ def test_a_stream_of_files_lands_with_mtimes_and_replaced_files_are_kept(site_ro
     assert kept.read_text() == "old"
 
 
+def test_every_staged_file_is_on_disk_before_any_lands(site_root, monkeypatch):
+    # given a stream of more files than one flush group holds, and a little more
+    count = file_transfer.FLUSH_GROUP * 2 + 5
+    flushed, landed_after = set(), []
+    flush, land = file_transfer.flush_to_disk, file_transfer.land
+
+    def recording_flush(path):
+        flush(path)
+        flushed.add(path)
+
+    def checking_land(staged, *args, **kwargs):
+        landed_after.append(len(flushed))
+        assert staged in flushed, f"{staged} landed before it was flushed"
+        return land(staged, *args, **kwargs)
+
+    monkeypatch.setattr(file_transfer, "flush_to_disk", recording_flush)
+    monkeypatch.setattr(file_transfer, "land", checking_land)
+    received = file_transfer.receive_files(
+        framed(*[(f"css/f{n}.css", b"x" * n) for n in range(count)]), ["templates"], STAMP)
+    # then all were flushed, every group and the rest, before the first one landed
+    assert len(received.landed) == count
+    assert landed_after[0] == count
+
+
 @pytest.mark.parametrize(("bad", "reason"), [
     ("../../etc/passwd", "leads outside the site root"),
     ("css/../../esync.toml", "leads outside the site root"),
