@@ -56,8 +56,15 @@ class FileRefused(ValueError):
 
 # -- paths ------------------------------------------------------------------------------------
 
+_site_root: tuple[object, Path] = (None, Path())
+
+
 def site_root() -> Path:
-    return Path(settings.SITE_ROOT)
+    global _site_root
+    configured = settings.SITE_ROOT
+    if _site_root[0] is not configured:  # asked for every file: made once while it holds
+        _site_root = (configured, Path(configured))
+    return _site_root[1]
 
 
 def check_relative(relative: object, items: Iterable[str]) -> str:
@@ -79,42 +86,51 @@ def check_relative(relative: object, items: Iterable[str]) -> str:
     return relative
 
 
-def target_of(relative: str, items: Iterable[str], folders_checked: set[str] | None = None,
-              ) -> Path:
+def target_of(relative: str, items: Iterable[str],
+              folders_checked: dict[str, bool] | None = None) -> Path:
     """The file's place under the site root; refuses links leading out of it or a folder.
 
-    `folders_checked`: folders already found free of links leading out, within one stream
-    (each folder is looked at once, not once per file in it); this adds the ones it checks."""
+    `folders_checked`: folders already looked at within one stream, and whether they were
+    there (each folder is looked at once, not once per file in it); this adds the ones it
+    looks at. In a folder that was not there, the file is not either: it is not looked for."""
     check_relative(relative, items)
     root = site_root()
-    _check_folder(root, relative.rpartition("/")[0], relative,
-                  set() if folders_checked is None else folders_checked)
-    target = root / relative
+    folder = relative.rpartition("/")[0]
+    if not _check_folder(root, folder, relative, {} if folders_checked is None
+                         else folders_checked):
+        return root / relative
     try:
-        mode = target.lstat().st_mode
+        mode = os.lstat(f"{root}/{relative}").st_mode
     except (FileNotFoundError, NotADirectoryError):
-        return target
+        return root / relative
     if stat.S_ISLNK(mode):
         _refuse_if_outside(root, relative, relative)
         raise FileRefused(f"{relative!r} is a link on this server; it is not replaced")
     if stat.S_ISDIR(mode):
         raise FileRefused(f"{relative!r} is a folder on this server")
-    return target
+    return root / relative
 
 
-def _check_folder(root: Path, folder: str, relative: str, checked: set[str]) -> None:
+def _check_folder(root: Path, folder: str, relative: str, checked: dict[str, bool]) -> bool:
     """Refuse `relative` if `folder` (or a folder above it) is a link leading out of the
-    site root. Folders not made yet are fine: they are made as plain folders."""
-    if not folder or folder in checked:
-        return
-    _check_folder(root, folder.rpartition("/")[0], relative, checked)
+    site root. Folders not made yet are fine: they are made as plain folders. Whether the
+    folder is there."""
+    if not folder:
+        return True
+    there = checked.get(folder)
+    if there is not None:
+        return there
+    if not _check_folder(root, folder.rpartition("/")[0], relative, checked):
+        checked[folder] = False  # under a folder that is not there
+        return False
     try:
-        mode = os.lstat(root / folder).st_mode
+        mode = os.lstat(f"{root}/{folder}").st_mode
     except (FileNotFoundError, NotADirectoryError):
         mode = 0
     if stat.S_ISLNK(mode):
         _refuse_if_outside(root, folder, relative)
-    checked.add(folder)
+    checked[folder] = there = mode != 0
+    return there
 
 
 def _refuse_if_outside(root: Path, path: str, relative: str) -> None:
@@ -169,7 +185,8 @@ def new_staging_file() -> Path:
 
 
 def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stamp: str,
-         expected_current: str | None = None, folders_checked: set[str] | None = None,
+         expected_current: str | None = None,
+         folders_checked: dict[str, bool] | None = None,
          digests: Manifest | None = None) -> None:
     """Put a staged, checked file in place; the old one goes to the versions folder.
 
@@ -366,7 +383,7 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     reader = FrameReader(chunks)
     staged: list[tuple[Path, str, FileInfo, str | None]] = []
     received = Received([], [], 0)
-    folders_checked: set[str] = set()
+    folders_checked: dict[str, bool] = {}
     # Staged files are flushed in the background, a group at a time, while the stream goes
     # on; all of them are on disk before the first one lands.
     flushing = ThreadPoolExecutor(max_workers=4, thread_name_prefix="esync-flush")
@@ -402,7 +419,7 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
         raise
     flushing.shutdown()
     landed: dict[str, FileInfo] = {}
-    landing_checked: set[str] = set()
+    landing_checked: dict[str, bool] = {}
     digests = cached_digests()
     for index, (path, relative, info, expected) in enumerate(staged):
         try:
@@ -425,7 +442,7 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
 def send_files(paths: Iterable[str], items: Iterable[str]) -> Iterator[bytes]:
     """A framed stream of these files as they are now (a vanished one is marked missing)."""
     items = list(items)
-    folders_checked: set[str] = set()
+    folders_checked: dict[str, bool] = {}
     for relative in paths:
         target = target_of(relative, items, folders_checked)
         try:
