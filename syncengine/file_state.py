@@ -126,14 +126,10 @@ def _list_folder(path: Path, relative: str, wanted: list[str] | None,
 
 # -- the digest cache of this instance's site root ------------------------------------------
 
-_made_folders: set[str] = set()  # state folders this process has made or found
-
-
 def _state_file(name: str) -> Path:
     folder = os.path.join(settings.ESYNC.state_dir, "files")
-    if folder not in _made_folders:  # asked for each file landed: one mkdir per process
+    if not os.path.isdir(folder):  # made again if someone cleared it while we run
         os.makedirs(folder, exist_ok=True)
-        _made_folders.add(folder)
     return Path(folder, name)
 
 
@@ -266,8 +262,10 @@ def remember(written: Manifest, cache_name: str = "digests.json") -> None:
 
 
 def cached_digests() -> Manifest:
-    """The digest cache as it is now, to be read, never changed: `current_digest` over many
-    files looks it up once instead of once a file."""
+    """The digest cache's entries, live (this process's later updates show through; other
+    processes' appends only at the next look), to be read, never changed: `current_digest`
+    over many files looks it up once instead of once a file. An entry is trusted only while
+    the file's size and mtime are its own, so one missing costs a digest, never a wrong one."""
     with _lock:
         return _digests("digests.json").current()
 

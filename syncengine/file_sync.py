@@ -427,10 +427,19 @@ def _share_equal_entries(theirs: Manifest, mine: Manifest, paths: Iterable[str])
             theirs[path] = ours
 
 
-def moving_bytes(actions: list[FileAction], local: Manifest, remote: Manifest) -> int:
-    """The size of the files the actions send or fetch (a delta sends less)."""
-    return sum((local if a.kind == SEND else remote)[a.path].size for a in actions
-               if a.kind in (SEND, FETCH))
+def moving_bytes(actions: list[FileAction], local: Manifest, remote: Manifest,
+                 whole_only: bool = False) -> int:
+    """The size of the files the actions send or fetch. `whole_only`: leave out those that
+    will travel as a delta (what they send is known only as they go, often little)."""
+    total = 0
+    for action in actions:
+        if action.kind not in (SEND, FETCH):
+            continue
+        source, other = (local, remote) if action.kind == SEND else (remote, local)
+        size = source[action.path].size
+        if not (whole_only and size >= DELTA_MIN and action.path in other):
+            total += size
+    return total
 
 
 def check_limits(actions: list[FileAction], local: Manifest, remote: Manifest) -> None:
@@ -490,7 +499,7 @@ def sync_files(run, profile, progress: Callable[..., None], client,
     check_limits(actions, local, remote)
     if actions:
         progress(done=0, total=len(actions), bytes=0,
-                 bytes_total=moving_bytes(actions, local, remote))
+                 bytes_total=moving_bytes(actions, local, remote, whole_only=True))
     outcome.conflicts = sum(1 for a in actions if a.conflict)
     mover = FileMover(client, items, run_stamp(run), local, remote, outcome, progress,
                       len(actions))

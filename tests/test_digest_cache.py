@@ -95,3 +95,18 @@ def test_reading_site_files_leaves_their_access_time(tmp_path):
     file_state.digest_of(path)
     assert b"".join(file_chunks(path)) == b"<p>page</p>" * 100
     assert path.stat().st_atime_ns == before
+
+
+def test_the_cache_folder_cleared_while_the_instance_runs_is_made_again(settings, tmp_path):
+    import shutil
+
+    from tests.certificate_helpers import use_home
+
+    config = use_home(settings, tmp_path / "home")
+    file_state.remember({"css/a.css": entry(1)})
+    # when an administrator clears the cache folder while the sync service runs
+    shutil.rmtree(config.state_dir / "files")
+    # then the next files it lands are remembered all the same
+    file_state.remember({"css/b.css": entry(2)})
+    assert file_state.cached_digests().get("css/b.css") == entry(2)
+    assert (config.state_dir / "files" / "digests.json.log").exists()

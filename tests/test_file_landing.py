@@ -78,6 +78,18 @@ def test_every_staged_file_is_on_disk_before_any_lands(site_root, monkeypatch):
     assert landed_after[0] == count
 
 
+def test_a_folder_made_by_the_stream_itself_is_not_replaced_by_a_later_file(site_root):
+    # given a stream whose first file makes a folder, and a later file of the folder's name
+    received = file_transfer.receive_files(
+        framed(("css/new/a.css", b"a"), ("css/new", b"a file where a folder now is")),
+        ["templates"], STAMP)
+    # then the first lands, the second is refused with its reason, and the folder stays
+    assert received.landed == ["css/new/a.css"]
+    assert [r["path"] for r in received.refused] == ["css/new"]
+    assert (site_root / "css/new/a.css").read_bytes() == b"a"
+    assert not list(file_transfer.incoming_dir().iterdir())
+
+
 @pytest.mark.parametrize(("bad", "reason"), [
     ("../../etc/passwd", "leads outside the site root"),
     ("css/../../esync.toml", "leads outside the site root"),

@@ -154,8 +154,5 @@ def test_a_write_error_on_the_destination_leaves_it_as_it_was(real_instances, tm
     assert result.returncode == 4
     assert "Failed:" in result.stdout and "incoming" in result.stdout, result.stdout
     assert contents(production) == before
-    # The log counts what was copied against what there was to copy, memberships included.
-    log = json.loads(staging.esync("logs", "--json").stdout)[0]
-    assert log["applied"] == log["total"] > 0, log
     listed = json.loads(staging.esync("relationship", "list", "--json").stdout)[0]
     assert listed["state"] == "created"

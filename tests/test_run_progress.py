@@ -37,3 +37,21 @@ def test_many_small_files_count_by_number():
 @pytest.mark.parametrize("done, total", [(0, 10), (10, 10), (3, 0)])
 def test_nothing_is_promised_before_the_start_or_after_the_end(done, total):
     assert fraction_done(state(done, total, 5, 100)) is None
+
+
+def test_a_file_patched_by_delta_is_weighed_as_an_item_not_by_its_size():
+    from syncengine.file_plan import FETCH, SEND, FileAction
+    from syncengine.file_state import FileInfo
+    from syncengine.file_sync import moving_bytes
+
+    big, small = FileInfo(GB, 1, "a"), FileInfo(20_000, 1, "b")
+    local = {"big.bin": big, "new.html": small}
+    remote = {"big.bin": FileInfo(GB - 1, 1, "c"), "old.css": small}
+    actions = [FileAction(SEND, "big.bin"), FileAction(SEND, "new.html"),
+               FileAction(FETCH, "old.css")]
+    # the limits count every byte that may move; the estimate only what goes whole
+    assert moving_bytes(actions, local, remote) == GB + 40_000
+    to_move = moving_bytes(actions, local, remote, whole_only=True)
+    assert to_move == 40_000
+    # given the 1 GB file patched by a 1 MB delta in 3 s, two small files to go: seconds left
+    assert left(3.0, state(done=1, total=3, moved=2**20, to_move=to_move)) < 10
