@@ -15,6 +15,7 @@ urlpatterns = [
     path("esync/v1/changes", peer_api.changes),
     path("esync/v1/changes/apply", peer_api.apply_changes),
     path("esync/v1/collisions", peer_api.collisions),
+    path("esync/v1/content/assignments", peer_api.content_assignments),
     *[path(f"esync/v1/files/{name}", getattr(peer_api_files, name))
       for name in ("manifest", "receive", "send", "delete", "signature", "patch", "delta",
                    "partial", "chunk", "commit", "content")],

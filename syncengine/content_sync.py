@@ -7,6 +7,10 @@ its URL aliases in its language, and the library items its body refers to (image
 quicklinks) with their files. The rows go as upserts through the peer's /changes/apply,
 stamped there as coming from this instance (never echoed back); no anchor moves, so the next
 full sync sends them again, which changes nothing. The files go like "Synchronize files".
+
+Assignments removed here since the last database sync (a tag unlinked, an alias deleted) are
+removed there too: the peer lists the items' assignment rows it has, and those this
+instance's change log shows deleted here go as deletes. What the peer added itself stays.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ class ContentSyncRefused(Refusal):
 
 
 LIBRARY_FOLDERS = ("uploadedimages/", "uploadedfiles/")
+# An item's assignments: rows that belong to it and move (or go) with it.
+ASSIGNMENT_TABLES = ("cms_metadatavalue", "cms_contenttag", "cms_contenttaxonomy",
+                     "cms_urlalias")
+MAX_ITEMS_ASKED = 10_000  # content items a peer may ask the assignments of at once
 
 
 def eligible_relationships():
@@ -201,6 +209,68 @@ def item_changes(contents: list, relationship=None) -> tuple[list, list[str]]:
     return changes, files
 
 
+def assignments_of(content_ids: list[int]) -> dict[str, list[list]]:
+    """The items' assignment rows here, per table, as [key, content id, language] (the
+    language of URL aliases; None for the rest): what a peer's content sync asks for."""
+    from cms.models import ContentTag, ContentTaxonomy, MetadataValue, UrlAlias
+
+    found: dict[str, list[list]] = {}
+    for table, model in (("cms_metadatavalue", MetadataValue), ("cms_contenttag", ContentTag),
+                         ("cms_contenttaxonomy", ContentTaxonomy)):
+        found[table] = [[key, content, None] for key, content in model.objects.filter(
+            content_id__in=content_ids).order_by("id").values_list("id", "content_id")]
+    found["cms_urlalias"] = [list(row) for row in UrlAlias.objects.filter(
+        content_id__in=content_ids).order_by("id").values_list("id", "content_id", "language")]
+    return found
+
+
+def removed_assignments(relationship, contents: list, theirs: object) -> list:
+    """Deletes of the items' assignments that the peer has (`theirs`, its `assignments_of`)
+    and that were deleted here since the last database sync with it. URL aliases only in
+    the item's language, as they move."""
+    from syncengine import change_log
+    from syncengine.change_sets import Change
+
+    anchor = Anchor.objects.filter(relationship=relationship, source="site").first()
+    deleted = {(change.table, change.key) for change in change_log.changes_between(
+        anchor.local_sent if anchor else 0, change_log.high_water_mark(),
+        exclude_origin=str(relationship.remote_server_id), tables=ASSIGNMENT_TABLES)
+        if change.op == "D"}
+    languages = {content.id: content.language for content in contents}
+    removals = []
+    try:
+        for table in ASSIGNMENT_TABLES:
+            for key, content_id, language in theirs.get(table, []):
+                if type(key) is not int or content_id not in languages:
+                    continue
+                if table == "cms_urlalias" and language != languages[content_id]:
+                    continue
+                if (table, (key,)) in deleted:
+                    removals.append(Change(table, (key,), "D", 0, None))
+    except (AttributeError, TypeError, ValueError) as error:
+        raise ContentSyncRefused("The peer's list of the items' assignments is malformed."
+                                 ) from error
+    return removals
+
+
+def _peer_assignments(client, content_ids: list[int]) -> dict[str, list]:
+    """The peer's `assignments_of` these items, asked for as many at a time as it answers."""
+    theirs: dict[str, list] = {table: [] for table in ASSIGNMENT_TABLES}
+    for start in range(0, len(content_ids), MAX_ITEMS_ASKED):
+        answer = client.post_json("/content/assignments",
+                                  {"content": content_ids[start:start + MAX_ITEMS_ASKED]},
+                                  idempotent=True)
+        if not isinstance(answer, dict):
+            raise ContentSyncRefused("The peer's list of the items' assignments is malformed.")
+        for table in ASSIGNMENT_TABLES:
+            rows = answer.get(table, [])
+            if not isinstance(rows, list):
+                raise ContentSyncRefused("The peer's list of the items' assignments is "
+                                         "malformed.")
+            theirs[table] += rows
+    return theirs
+
+
 def _new_users(relationship, contents: list, library: list, version_ids) -> list[int]:
     """The users the rows name who joined after the last database sync with this peer."""
     from cms.models import ContentHistory, User
@@ -238,6 +308,9 @@ def run_content_sync(run: SyncRun) -> None:
     runs.report(run, phase="Reading the items")
     changes, files = item_changes(contents, relationship)
     client = db_sync.client_for(relationship)
+    removals = removed_assignments(relationship, contents,
+                                   _peer_assignments(client, [c.id for c in contents]))
+    changes += removals
     applied = skipped = 0
     for batch in db_sync.batches(changes):
         runs.report(run, phase=f"Sending {len(batch)} rows")
@@ -254,7 +327,9 @@ def run_content_sync(run: SyncRun) -> None:
     skipped += len(moved.skipped) if moved else 0
     what = (f"{len(contents)} content items" if run.kind == SyncRun.Kind.FOLDER_SYNC
             else repr(contents[0].title))
-    message = (f"{what}: {applied} rows applied, "
+    message = (f"{what}: {applied} rows applied"
+               + (f" ({len(removals)} removed assignments among them)" if removals else "")
+               + ", "
                f"{SkippedRow.objects.filter(run=run).count()} skipped"
                + (f"; {moved.describe()}" if moved else "") + ".")
     runs.finish(run, SyncRun.Status.WARNING if skipped else SyncRun.Status.SUCCESS,

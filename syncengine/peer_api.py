@@ -168,6 +168,26 @@ def apply_changes(request):
 
 
 @require_POST
+def content_assignments(request):
+    """The assignment rows (metadata values, tag and taxonomy links, URL aliases) this
+    instance has for the asker's content items: its content sync removes here those it
+    removed on its side."""
+    from syncengine.content_sync import MAX_ITEMS_ASKED, assignments_of
+
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > 20 * MAX_ITEMS_ASKED:
+            raise ValueError("too long")
+        ids = json.loads(request.body)["content"]
+        if not isinstance(ids, list) or len(ids) > MAX_ITEMS_ASKED or \
+                any(type(i) is not int for i in ids):
+            raise ValueError("not a list of content ids")
+    except (ValueError, KeyError, TypeError):
+        return refusal(400, "bad_request", f"a JSON body {{content: [up to {MAX_ITEMS_ASKED} "
+                                           "content ids]} is required")
+    return JsonResponse(assignments_of(ids))
+
+
+@require_POST
 def collisions(request):
     """Collisions the asker resolved on its side, recorded here too (bidirectional runs)."""
     from syncengine.apply_changes import CollisionNote

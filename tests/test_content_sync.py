@@ -185,3 +185,77 @@ def test_each_prerequisite_is_refused_with_what_to_do(real_instances, tmp_path):
         config.write_text(config.read_text().replace("esync_enabled = true",
                                                      "esync_enabled = false"))
         assert "Sync is not enabled on this instance" in refused(in_new_folder)
+
+
+ASSIGN = """
+from cms.content import approve_content, save_content
+from cms.models import (Content, ContentTag, MetadataDefinition, MetadataValue, Tag, UrlAlias,
+                        User)
+admin = User.objects.get(username="admin")
+first, second = Content.objects.order_by("id")[:2]
+news, launch = Tag.objects.create(name="t-news"), Tag.objects.create(name="t-launch")
+keywords = MetadataDefinition.objects.create(name="Rocket words")
+for c in (first, second):
+    ContentTag.objects.create(content=c, tag=news)
+    ContentTag.objects.create(content=c, tag=launch)
+MetadataValue.objects.create(content=first, definition=keywords, value="rocket")
+UrlAlias.objects.create(alias="launch-day", content=first, language=first.language)
+UrlAlias.objects.create(alias="keep-me", content=first, language=first.language)
+if first.status == Content.Status.APPROVED:
+    save_content(first, first.title, first.html, admin)
+approve_content(first, admin)
+result = dict(first=first.id, second=second.id)
+"""
+
+UNASSIGN_ON_STAGING = """
+from cms.models import ContentTag, MetadataValue, UrlAlias
+ContentTag.objects.filter(content_id={first}, tag__name="t-launch").delete()
+ContentTag.objects.filter(content_id={second}, tag__name="t-launch").delete()  # not synced
+MetadataValue.objects.filter(content_id={first}, definition__name="Rocket words").delete()
+UrlAlias.objects.filter(alias="launch-day").delete()
+result = 1
+"""
+
+ADD_ON_PRODUCTION = """
+from cms.models import Content, ContentTag, Tag
+ContentTag.objects.create(content=Content.objects.get(id={first}),
+                          tag=Tag.objects.create(name="t-production's own"))
+result = 1
+"""
+
+ASSIGNMENTS = """
+from cms.models import ContentTag, MetadataValue, UrlAlias
+result = {{str(c): dict(
+    tags=sorted(ContentTag.objects.filter(content_id=c, tag__name__startswith="t-")
+                .values_list("tag__name", flat=True)),
+    metadata=list(MetadataValue.objects.filter(content_id=c, definition__name="Rocket words")
+                  .values_list("value", flat=True)),
+    aliases=sorted(UrlAlias.objects.filter(content_id=c, alias__in=["launch-day", "keep-me"])
+                   .values_list("alias", flat=True)))
+    for c in ({first}, {second})}}
+"""
+
+
+def test_assignments_removed_on_staging_are_removed_with_the_item_and_nothing_else(
+        real_instances, tmp_path):
+    with staged_pair(real_instances, tmp_path) as pair:
+        profile = pair.add_profile("Up", "upload")
+        # given two items with tags, a metadata value and aliases, all on production already
+        made = run_python(pair.staging, ASSIGN)
+        pair.sync(profile)
+        # when staging unlinks a tag from each, removes the metadata value and an alias,
+        # and production tags the first item itself
+        run_python(pair.staging, UNASSIGN_ON_STAGING.format(**made))
+        run_python(pair.production, ADD_ON_PRODUCTION.format(**made))
+        # and staging synchronizes just the first item
+        result = pair.staging.esync("content", "sync", str(made["first"]), "--relationship",
+                                    str(pair.relationship), "--wait")
+        assert "Success" in result.stdout, result.stdout
+        assert "3 removed assignments" in result.stdout, result.stdout
+        there = run_python(pair.production, ASSIGNMENTS.format(**made))
+        # then the first item lost on production what it lost on staging, and kept
+        # production's own tag
+        assert there[str(made["first"])] == {
+            "tags": ["t-news", "t-production's own"], "metadata": [], "aliases": ["keep-me"]}
+        # and the second item, not synchronized, is untouched there
+        assert there[str(made["second"])]["tags"] == ["t-launch", "t-news"]

@@ -43,6 +43,11 @@ for name, path in [("dot dot", "uploadedfiles/../../esync.toml"),
         body, {{"Content-Length": str(len(body))}})
 ask("read outside", "GET", "/files/content?items=templates&path=../esync.toml")
 ask("streamed", "POST", "/changes/apply", iter([mark.encode()]))
+for name, body in [("assignments not ids", {{"content": ["1; DROP TABLE cms_content"]}}),
+                   ("assignments too many", {{"content": list(range(10_001))}}),
+                   ("assignments no list", {{"items": [1]}})]:
+    raw = json.dumps(body).encode()
+    ask(name, "POST", "/content/assignments", raw, {{"Content-Length": str(len(raw))}})
 print(json.dumps(answers))
 """
 
@@ -68,5 +73,8 @@ def test_a_peer_sending_bad_payloads_is_refused_with_reasons_and_nothing_changes
     assert "is not a file this profile synchronizes" in answers["outside the items"]
     assert "is an absolute path" in answers["absolute"]
     assert "answered 413: a change set may not exceed 256 MB" in answers["streamed"]
+    for name in ("assignments not ids", "assignments too many", "assignments no list"):
+        assert "answered 400: a JSON body {content: [up to 10000 content ids]} is required" \
+            in answers[name], (name, answers[name])
     assert contents(production) == before
     assert (production.home / "esync.toml").read_text() == toml_before
