@@ -93,7 +93,8 @@ def _refuse_unless_structure_synced(contents: list, relationship, folder) -> Non
     changed = change_log.changes_between(since, change_log.high_water_mark(),
                                          exclude_origin=str(peer),
                                          tables=["cms_folder", "cms_tag",
-                                                 "cms_taxonomycategory"])
+                                                 "cms_taxonomycategory",
+                                                 "cms_metadatadefinition"])
     folders = set()
     for item in ([folder] if folder else [c.folder for c in contents]):
         while item is not None:
@@ -110,6 +111,20 @@ def _refuse_unless_structure_synced(contents: list, relationship, folder) -> Non
             raise ContentSyncRefused("Tags or taxonomy categories were added (or changed) "
                                      "since the last database sync: run a database sync "
                                      "first.")
+        if change.table == "cms_metadatadefinition" and change.op != "D" and \
+                change.key in _definitions_used(contents, folder):
+            raise ContentSyncRefused("A metadata definition the content uses was added (or "
+                                     "changed) since the last database sync: run a database "
+                                     "sync first.")
+
+
+def _definitions_used(contents: list, folder) -> set[tuple]:
+    """The metadata definitions the items' values name, as change-log keys."""
+    from cms.models import MetadataValue
+
+    values = MetadataValue.objects.filter(content__folder=folder) if folder is not None else \
+        MetadataValue.objects.filter(content_id__in=[c.id for c in contents])
+    return {(definition,) for definition in values.values_list("definition_id", flat=True)}
 
 
 def start_content_sync(relationship, user=None, content_id: int | None = None,

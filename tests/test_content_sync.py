@@ -156,6 +156,14 @@ Tag.objects.create(name="fresh")
 result = 1
 """
 
+NEW_DEFINITION_USED = """
+from cms.models import MetadataDefinition, MetadataValue
+MetadataValue.objects.create(content_id={item},
+                             definition=MetadataDefinition.objects.create(name="Audience"),
+                             value="everyone")
+result = 1
+"""
+
 
 def test_each_prerequisite_is_refused_with_what_to_do(real_instances, tmp_path):
     with staged_pair(real_instances, tmp_path) as pair:
@@ -179,6 +187,12 @@ def test_each_prerequisite_is_refused_with_what_to_do(real_instances, tmp_path):
         run_python(pair.staging, NEW_TAG)
         assert "Tags or taxonomy categories were added" in refused(in_new_folder)
         pair.sync("Up")
+        run_python(pair.staging, NEW_DEFINITION_USED.format(item=in_new_folder))
+        assert "A metadata definition the content uses was added" in refused(in_new_folder)
+        pair.sync("Up")
+        # a new definition the item does not use is no reason to wait
+        run_python(pair.staging, "from cms.models import MetadataDefinition\n"
+                                 "MetadataDefinition.objects.create(name='Unused')\nresult = 1")
         pair.staging.esync("content", "sync", str(in_new_folder), "--relationship",
                            relationship, "--wait")
         config = pair.staging.home / "esync.toml"
