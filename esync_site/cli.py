@@ -69,6 +69,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"Created esync instance {info['name']!r} in {home}")
     print(f"  server id {info['server_id']}, database {info['database']}, "
           f"web port {config.web_port}, sync port {config.sync_port}")
+    print(f"  time zone {config.time_zone} (this machine's; time_zone in esync.toml changes "
+          "it)")
     password = admin.password if admin.generated else "(as given)"
     print(f"  administrator: {admin.username} / {password}")
     print(f"Start it with: esync --home {home} serve")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ def plan_home(
         raise InstanceConfigError(f"{home} exists and is not a folder.")
     if db_url:
         parse_database_url(db_url)
-    raw: dict[str, object] = {"name": name}
+    raw: dict[str, object] = {"name": name, "time_zone": machine_time_zone()}
     if db_url:
         raw["database_url"] = db_url
     if web_port is not None:
@@ -54,6 +55,31 @@ def plan_home(
     if sync_port is not None:
         raw["sync_port"] = sync_port
     return parse_config(home, raw)
+
+
+UTC_NAMES = {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu",
+             "Zulu", "Etc/GMT", "GMT", "Etc/GMT0", "GMT0", "Etc/Greenwich", "Greenwich"}
+
+
+def machine_time_zone(environ: dict | None = None, etc: Path = Path("/etc")) -> str:
+    """This machine's IANA time zone, for a new instance's schedules and times: the TZ
+    variable, else /etc/timezone, else where /etc/localtime points; "UTC" when none names
+    a zone this Python knows."""
+    from esync_site.instance import _is_time_zone
+
+    environ = os.environ if environ is None else environ
+    candidates = [environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        candidates.append((etc / "timezone").read_text().strip())
+    try:
+        target = os.readlink(etc / "localtime")
+        candidates.append(target.rpartition("zoneinfo/")[2] if "zoneinfo/" in target else "")
+    except OSError:
+        pass
+    for zone in candidates:
+        if zone and not zone.startswith("/") and _is_time_zone(zone):
+            return "UTC" if zone in UTC_NAMES else zone
+    return "UTC"
 
 
 def create_home_files(config: InstanceConfig) -> None:

@@ -34,11 +34,13 @@ def free_port() -> int:
 
 
 def child_environment() -> dict[str, str]:
-    """What an instance process sees: nothing of the test process's own instance."""
+    """What an instance process sees: nothing of the test process's own instance, and UTC
+    as the machine's time zone (a new instance takes the machine's; tests expect UTC)."""
     env = dict(os.environ)
     for key in ("DATABASE_URL", "CELERY_BROKER_URL", "ESYNC_HOME", "ESYNC_TEST_HOME_READY",
                 "DJANGO_SETTINGS_MODULE"):
         env.pop(key, None)
+    env["TZ"] = "UTC"
     return env
 
 

@@ -93,3 +93,19 @@ def test_no_home_given_says_how_to_give_one(tmp_path):
     result = run_esync("info")
     assert result.returncode == 3
     assert "pass --home HOME or set ESYNC_HOME" in result.stderr
+
+
+def test_a_new_home_takes_this_machines_time_zone(tmp_path):
+    import subprocess
+
+    from tests.real_instances import ESYNC, child_environment
+
+    home = tmp_path / "paris"
+    result = subprocess.run(
+        [*ESYNC, "init", str(home), "--name", "paris", "--web-port", str(free_port()),
+         "--sync-port", str(free_port()), "--admin", f"admin:{ADMIN_PASSWORD}"],
+        capture_output=True, text=True, env={**child_environment(), "TZ": "Europe/Paris"},
+        timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "time zone Europe/Paris (this machine's" in result.stdout
+    assert 'time_zone = "Europe/Paris"' in (home / "esync.toml").read_text()
