@@ -83,8 +83,9 @@ def refuse_unless_allowed(contents: list, relationship, folder=None) -> None:
 
 
 def _refuse_unless_structure_synced(contents: list, relationship, folder) -> None:
-    """The folder (and those it inherits from) and the tags and taxonomy categories must be
-    as the last database sync left them: those are moved by a database sync only."""
+    """The folder (and those it inherits from), the tags and taxonomy categories, and the
+    metadata definitions the items use must be as the last database sync left them: those
+    are moved by a database sync only."""
     from syncengine import change_log
 
     anchor = Anchor.objects.filter(relationship=relationship, source="site").first()
@@ -95,6 +96,7 @@ def _refuse_unless_structure_synced(contents: list, relationship, folder) -> Non
                                          tables=["cms_folder", "cms_tag",
                                                  "cms_taxonomycategory",
                                                  "cms_metadatadefinition"])
+    used = None  # the metadata definitions the items use, looked up if need be
     folders = set()
     for item in ([folder] if folder else [c.folder for c in contents]):
         while item is not None:
@@ -111,20 +113,21 @@ def _refuse_unless_structure_synced(contents: list, relationship, folder) -> Non
             raise ContentSyncRefused("Tags or taxonomy categories were added (or changed) "
                                      "since the last database sync: run a database sync "
                                      "first.")
-        if change.table == "cms_metadatadefinition" and change.op != "D" and \
-                change.key in _definitions_used(contents, folder):
-            raise ContentSyncRefused("A metadata definition the content uses was added (or "
-                                     "changed) since the last database sync: run a database "
-                                     "sync first.")
+        if change.table == "cms_metadatadefinition" and change.op != "D":
+            if used is None:
+                used = _definitions_used(contents)
+            if change.key in used:  # the peer would skip the values naming it
+                raise ContentSyncRefused("A metadata definition the content uses was added "
+                                         "(or changed) since the last database sync: run a "
+                                         "database sync first.")
 
 
-def _definitions_used(contents: list, folder) -> set[tuple]:
+def _definitions_used(contents: list) -> set[tuple]:
     """The metadata definitions the items' values name, as change-log keys."""
     from cms.models import MetadataValue
 
-    values = MetadataValue.objects.filter(content__folder=folder) if folder is not None else \
-        MetadataValue.objects.filter(content_id__in=[c.id for c in contents])
-    return {(definition,) for definition in values.values_list("definition_id", flat=True)}
+    return {(definition,) for definition in MetadataValue.objects.filter(
+        content_id__in=[c.id for c in contents]).values_list("definition_id", flat=True)}
 
 
 def start_content_sync(relationship, user=None, content_id: int | None = None,
