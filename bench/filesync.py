@@ -24,13 +24,13 @@ apply) beside rsync copying the same tree to a folder of its own through an rsyn
     rsync -a --delete --stats SRC/siteroot/site/ rsync://127.0.0.1:P/bench/
 
 Scenarios, each applied to the source tree and then synced by both: the first full copy, three
-runs with no change, 1% of the files rewritten (same size), 1 MB appended to the big file, and
-1,000 files deleted. Bytes: esync's from the run's log (`esync logs --json`), rsync's "Total
-bytes sent" of --stats. Before each tool's run, unwritten data is flushed (`sync`, untimed), so
-neither starts with a disk still busy with the last scenario. The table's last column is the
-esync run's own duration (its log's start to end), without the command's start-up and
-polling. The project's modules are compiled to bytecode first, as an installed copy has them.
-Everything lives in a temporary folder, removed after.
+runs with no change, 1% of the files rewritten (same size), 1 MB appended to the big file, 1 MB
+inserted at its start, and 1,000 files deleted. Bytes: esync's from the run's log
+(`esync logs --json`), rsync's "Total bytes sent" of --stats. Before each tool's run, unwritten
+data is flushed (`sync`, untimed), so neither starts with a disk still busy with the last
+scenario. The table's last column is the esync run's own duration (its log's start to end),
+without the command's start-up and polling. The project's modules are compiled to bytecode
+first, as an installed copy has them. Everything lives in a temporary folder, removed after.
 """
 
 from __future__ import annotations
@@ -222,6 +222,14 @@ def main() -> None:
             out.write(rng.randbytes(MB))
         measure("1 MB appended to big.bin")
 
+        big = site / "media" / "big.bin"
+        with open(big, "rb") as old, open(site / "media" / ".big.new", "wb") as out:
+            out.write(rng.randbytes(MB))
+            while chunk := old.read(64 * MB):
+                out.write(chunk)
+        os.replace(site / "media" / ".big.new", big)
+        measure("1 MB inserted at big.bin's start")
+
         deleted = rng.sample(files, min(1000, len(files) // 2))
         for path in deleted:
             path.unlink()
@@ -247,7 +255,7 @@ def main() -> None:
         # The median of the three no-change runs: the first after the copy may find the
         # journals overflowed by it (the destination wrote every file) and scan in full.
         no_change = sorted(rows[1:4], key=lambda row: row[1] / row[2])[1]
-        one_percent, append = rows[4], rows[5]
+        one_percent, append, inserted = rows[4], rows[5], rows[6]
         print()
         print(f"goal: no change <= rsync           "
               f"{'met' if no_change[1] <= no_change[2] else 'MISSED'}"
@@ -257,6 +265,8 @@ def main() -> None:
               f" ({one_percent[1] / one_percent[2]:.2f}x)")
         print(f"goal: append sends < 5 MB          "
               f"{'met' if append[3] < 5 * MB else 'MISSED'} ({append[3] / MB:.2f} MB)")
+        print(f"(an insertion at the start sends {inserted[3] / MB:.2f} MB; rsync "
+              f"{inserted[4] / MB:.2f} MB)")
     finally:
         clean_up(processes, [], "", root)
 

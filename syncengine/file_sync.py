@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.utils import timezone
 
-from syncengine import file_state, file_transfer
+from syncengine import file_delta, file_state, file_transfer
 from syncengine.file_plan import DELETE_LOCAL, DELETE_REMOTE, FETCH, SEND, FileAction, plan, same
 from syncengine.file_rules import FileFilter, is_synced, item_of
 from syncengine.file_state import FileInfo, Manifest
@@ -175,7 +175,8 @@ class FileMover:
 
         def frames():
             nonlocal sent
-            for piece in file_transfer.delta_frames(self.root / path, signature["blocks"]):
+            for piece in file_delta.delta_frames(self.root / path,
+                                                 file_delta.Signature.from_json(signature)):
                 sent += len(piece)
                 yield piece
 
@@ -253,14 +254,14 @@ class FileMover:
 
     def _fetch_delta(self, path: str) -> None:
         mine = self.local[path]
-        blocks = file_transfer.block_digests(self.root / path)
+        signature = file_delta.Signature.of(self.root / path).as_json()
         with self.client.open("POST", f"/files/delta?{self._query(path=path)}",
-                              body=json.dumps({"blocks": blocks}).encode(),
+                              body=json.dumps(signature).encode(),
                               headers={"Content-Type": "application/json"}) as response:
             counted = _Counter(response.body)
             reader = file_transfer.FrameReader(counted)
             info = file_transfer.info_from(reader.header())
-            staged = file_transfer.apply_delta(self.root / path, reader.rest(), info)
+            staged = file_delta.apply_delta(self.root / path, reader.rest(), info)
         file_transfer.land(staged, path, info, self.items, self.stamp, mine.digest)
         file_state.remember({path: info})
         self.now_equal[path] = info

@@ -43,7 +43,6 @@ from syncengine.file_state import (
     remember,
 )
 
-DELTA_BLOCK = 128 * 1024
 MAX_HEADER = 64 * 1024
 STAMP = re.compile(r"^\d{8}-\d{6}-run\d+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -455,58 +454,6 @@ def send_files(paths: Iterable[str], items: Iterable[str]) -> Iterator[bytes]:
                           "mtime_ns": now.st_mtime_ns, "digest": digest},
                          file_chunks(target, length=now.st_size))
     yield from frame({"end": True})
-
-
-# -- deltas -----------------------------------------------------------------------------------
-
-def block_digests(path: Path, block: int = DELTA_BLOCK) -> list[str]:
-    digests = []
-    with open(path, "rb") as source:
-        while chunk := source.read(block):
-            digests.append(xxhash.xxh3_64_hexdigest(chunk))
-    return digests
-
-
-def delta_frames(path: Path, their_blocks: list[str], block: int = DELTA_BLOCK
-                 ) -> Iterator[bytes]:
-    """The blocks of `path` that differ from the receiver's, as framed `{"offset"}` chunks."""
-    with open(path, "rb") as source:
-        index = 0
-        while chunk := source.read(block):
-            if index >= len(their_blocks) or xxhash.xxh3_64_hexdigest(chunk) != \
-                    their_blocks[index]:
-                yield from frame({"offset": index * block, "length": len(chunk)}, [chunk])
-            index += 1
-    yield from frame({"end": True})
-
-
-def apply_delta(old: Path, frames: Iterable[bytes], expected: FileInfo) -> Path:
-    """A staged copy of `old` with the delta's blocks written in, cut to the new size, checked
-    against the expected digest."""
-    staged = new_staging_file()
-    try:
-        shutil.copyfile(old, staged)
-        reader = FrameReader(frames)
-        with open(staged, "rb+") as out:
-            while not (header := reader.header()).get("end"):
-                try:
-                    offset, length = int(header["offset"]), int(header["length"])
-                except (KeyError, TypeError, ValueError) as error:
-                    raise FileRefused("a delta block header is malformed") from error
-                if offset < 0 or offset + length > expected.size:
-                    raise FileRefused("a delta block lies outside the file")
-                out.seek(offset)
-                for piece in reader.body(length):
-                    out.write(piece)
-            out.truncate(expected.size)
-            out.flush()
-            os.fsync(out.fileno())
-        if digest_of(staged) != expected.digest:
-            raise FileRefused("the file rebuilt from the delta does not match its digest")
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-    return staged
 
 
 # -- resumable big files ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from syncengine import file_state, file_transfer
+from syncengine import file_delta, file_state, file_transfer
 from syncengine.file_rules import ITEMS, FileFilter, FilterRefused
 from syncengine.file_transfer import FileRefused
 from syncengine.peer_api import read_request, refusal
@@ -129,7 +129,7 @@ def signature(request):
     if not target.is_file():
         return refusal(404, "not_found", "the file is not here")
     return JsonResponse({"digest": file_state.digest_of(target),
-                         "blocks": file_transfer.block_digests(target)})
+                         **file_delta.Signature.of(target).as_json()})
 
 
 @require_POST
@@ -142,17 +142,18 @@ def patch(request):
     info = _info(request)
     if not target.is_file() or file_state.digest_of(target) != request.GET.get("replaces"):
         return refusal(409, "changed", f"{relative} changed here during the sync")
-    staged = file_transfer.apply_delta(target, read_request(request), info)
+    staged = file_delta.apply_delta(target, read_request(request), info)
     return _landed(staged, relative, info, items, stamp, None)
 
 
 @require_POST
 @answers_refusals
 def delta(request):
-    """The blocks of a file here that differ from the asker's block digests."""
+    """What of a file here differs from the asker's version, described by its signature."""
     items = _items(request)
     target = file_transfer.target_of(request.GET.get("path", ""), items)
-    blocks = _json_field(request, "blocks", list, "a JSON body {blocks: [...]} is required")
+    _json_field(request, "blocks", list, "a JSON body {blocks: [...]} is required")
+    theirs = file_delta.Signature.from_json(json.loads(request.body))
     if not target.is_file():
         return refusal(404, "not_found", "the file is not here")
     stat = target.stat()
@@ -161,7 +162,7 @@ def delta(request):
 
     def stream():
         yield from file_transfer.frame(header)
-        yield from file_transfer.delta_frames(target, [str(b) for b in blocks])
+        yield from file_delta.delta_frames(target, theirs)
 
     return StreamingHttpResponse(stream(), content_type="application/octet-stream")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from syncengine import file_state, file_transfer
+from syncengine import file_delta, file_state, file_transfer
 from syncengine.file_transfer import FileRefused
 
 STAMP = "20261125-120000-run7"
@@ -167,16 +167,16 @@ def test_a_file_changed_here_since_the_sender_looked_is_left_alone(site_root):
 
 
 def test_a_delta_sends_only_changed_blocks_and_rebuilds_the_file(tmp_path):
-    block = file_transfer.DELTA_BLOCK
+    block = file_delta.DELTA_BLOCK
     old = os.urandom(block * 10 + 100)
     new = old[:block * 3] + os.urandom(block) + old[block * 4:] + os.urandom(5000)
     (tmp_path / "old").write_bytes(old)
     (tmp_path / "new").write_bytes(new)
-    frames = list(file_transfer.delta_frames(tmp_path / "new",
-                                             file_transfer.block_digests(tmp_path / "old")))
+    frames = list(file_delta.delta_frames(tmp_path / "new",
+                                          file_delta.Signature.of(tmp_path / "old")))
     assert sum(len(f) for f in frames) < 3 * block  # the edited block and the new tail
-    staged = file_transfer.apply_delta(tmp_path / "old", frames,
-                                       file_state.FileInfo(len(new), 0, _digest(new)))
+    staged = file_delta.apply_delta(tmp_path / "old", frames,
+                                    file_state.FileInfo(len(new), 0, _digest(new)))
     assert staged.read_bytes() == new
     staged.unlink()
 

@@ -197,6 +197,14 @@ def test_a_big_file_travels_in_chunks_and_an_append_sends_only_its_blocks(
         assert last_log(staging)["bytes"] < 2 * 1024 * 1024
         assert kept_versions(production, "uploadedfiles/video.bin") != []
 
+        # bytes inserted near the start move everything after them: still a small delta
+        inserted = appended[:1000] + b"a new title page" * 100 + appended[1000:]
+        write(staging, "uploadedfiles/video.bin", inserted)
+        pair.sync(profile)
+        assert (production.home / "siteroot/uploadedfiles/video.bin").read_bytes() == inserted
+        assert last_log(staging)["bytes"] < 512 * 1024
+        appended = inserted
+
         # and the other way: a download brings production's append as a delta, and a new big
         # file in chunks
         edited = appended[:4096] + b"production" + appended[4106:] + os.urandom(512 * 1024)
