@@ -12,7 +12,8 @@ the whole block's digest agrees. A region where none is found goes as data; sear
 there backs off, so a file rewritten throughout costs little more than sending it.
 
 Frames: `{"offset", "length"}` + data writes data at `offset` of the new version;
-`{"offset", "length", "from"}` copies that many bytes of the old version from `from`.
+`{"offset", "length", "from"}` copies that many bytes of the old version from `from` (a run of
+moved blocks, up to 64 MB, in one frame).
 What no frame covers is the old version's bytes in their place, cut to the new size.
 """
 
@@ -34,6 +35,7 @@ ANCHOR = 16
 INSERTION_REACH = 8 * 1024 * 1024  # how far on an insertion is looked for
 REMOVAL_REACH = 64                  # how many blocks on a removal is looked for
 OCCURRENCES = 16                    # places an anchor is tried at, at most, per search
+COPY_MAX = 64 * 1024 * 1024         # the most one copy-from frame may ask for
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,14 @@ def delta_frames(path: Path, theirs: Signature, block: int = DELTA_BLOCK) -> Ite
             start = at + 1
         return None
 
+    copying: list[int] = []  # a run of moved blocks not yet sent: [offset, length, from]
+
+    def copied() -> Iterator[bytes]:
+        if copying:
+            offset, length, origin = copying
+            copying.clear()
+            yield from frame({"offset": offset, "length": length, "from": origin})
+
     with open_to_read(path) as source:
         new = _NewVersion(source)
         position, expected = 0, 0  # where we are in the new version; the old block due here
@@ -138,12 +148,18 @@ def delta_frames(path: Path, theirs: Signature, block: int = DELTA_BLOCK) -> Ite
             if at >= len(data):
                 break
             if expected < count and is_block(data, at, expected):
-                size = length_of(expected)
-                if position != expected * block:  # in its place it is there already
-                    yield from frame({"offset": position, "length": size,
-                                      "from": expected * block})
+                size, origin = length_of(expected), expected * block
+                if position == origin:  # in its place: it is there already
+                    yield from copied()
+                elif copying and copying[0] + copying[1] == position and \
+                        copying[2] + copying[1] == origin and copying[1] + size <= COPY_MAX:
+                    copying[1] += size  # the run of moved blocks goes on
+                else:
+                    yield from copied()
+                    copying[:] = [position, size, origin]
                 position, expected, misses = position + size, expected + 1, 0
                 continue
+            yield from copied()
             moved = None
             if anchors and position >= search_from and expected < count:
                 moved = _moved(data, at, expected, count, block, find)
@@ -158,6 +174,7 @@ def delta_frames(path: Path, theirs: Signature, block: int = DELTA_BLOCK) -> Ite
             size = min(block, len(data) - at)
             yield from _data_frames(data, at, at + size, position, block)
             position, expected = position + size, expected + 1
+        yield from copied()
     yield from frame({"end": True})
 
 
@@ -209,10 +226,13 @@ def apply_delta(old: Path, frames: Iterable[bytes], expected: FileInfo) -> Path:
                     for piece in reader.body(length):
                         out.write(piece)
                     continue
-                if source < 0 or source + length > old_size or length > 16 * DELTA_BLOCK:
+                if source < 0 or source + length > old_size or length > COPY_MAX:
                     raise FileRefused("a delta block copies from outside the old version")
                 original.seek(source)
-                out.write(original.read(length))
+                while length:
+                    piece = original.read(min(length, 1024 * 1024))
+                    out.write(piece)
+                    length -= len(piece)
             out.truncate(expected.size)
             out.flush()
             os.fsync(out.fileno())
