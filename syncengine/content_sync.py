@@ -328,9 +328,10 @@ def run_content_sync(run: SyncRun) -> None:
     client = db_sync.client_for(relationship)
     removals = removed_assignments(relationship, contents,
                                    _peer_assignments(client, [c.id for c in contents]))
-    changes += removals
     applied = skipped = 0
-    for batch in db_sync.batches(changes):
+    # Removals first, on their own: a tag unlinked and linked again here is a new row that
+    # the old one, still there, would block.
+    for batch in [*db_sync.batches(removals), *db_sync.batches(changes)]:
         runs.report(run, phase=f"Sending {len(batch)} rows")
         result = db_sync.send_batch(client, 0, batch, False)
         db_sync.record_skips(run, result, db_sync.REMOTE)
@@ -352,5 +353,6 @@ def run_content_sync(run: SyncRun) -> None:
                + (f"; {moved.describe()}" if moved else "") + ".")
     runs.finish(run, SyncRun.Status.WARNING if skipped else SyncRun.Status.SUCCESS,
                 message=message, applied=applied + (moved.applied if moved else 0),
-                skipped=skipped, total=len(changes) + len(files),
-                done=len(changes) + len(files), bytes=moved.bytes if moved else 0)
+                skipped=skipped, total=len(changes) + len(removals) + len(files),
+                done=len(changes) + len(removals) + len(files),
+                bytes=moved.bytes if moved else 0)

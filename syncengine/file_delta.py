@@ -9,7 +9,8 @@ version; anything else goes as data. Moved blocks are found without a rolling ch
 sender looks for the expected block's anchor a little further on (an insertion), or for the
 anchors of the next blocks close by (a removal), with `bytes.find`, and takes a place only if
 the whole block's digest agrees. A region where none is found goes as data; searching again
-there backs off, so a file rewritten throughout costs little more than sending it.
+there backs off to every 32 blocks (4 MB), so a file rewritten throughout costs little more
+than sending it, and content in step again after a rewritten region is found within 4 MB.
 
 Frames: `{"offset", "length"}` + data writes data at `offset` of the new version;
 `{"offset", "length", "from"}` copies that many bytes of the old version from `from` (a run of
@@ -74,7 +75,7 @@ class Signature:
                 raise ValueError("one anchor per block")
             for anchor in anchors:
                 bytes.fromhex(anchor)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
             raise FileRefused("a block signature is malformed") from error
         if size < 0 or len(blocks) != -(-size // DELTA_BLOCK):
             raise FileRefused("a block signature does not fit its size")
@@ -158,6 +159,7 @@ def delta_frames(path: Path, theirs: Signature, block: int = DELTA_BLOCK) -> Ite
                     yield from copied()
                     copying[:] = [position, size, origin]
                 position, expected, misses = position + size, expected + 1, 0
+                search_from = position  # in step again: the next difference is searched
                 continue
             yield from copied()
             moved = None
@@ -165,7 +167,7 @@ def delta_frames(path: Path, theirs: Signature, block: int = DELTA_BLOCK) -> Ite
                 moved = _moved(data, at, expected, count, block, find)
                 if moved is None:
                     misses += 1
-                    search_from = position + block * 2 ** min(misses, 16)
+                    search_from = position + block * 2 ** min(misses, 5)  # 4 MB at most
             if moved is not None:
                 found_at, expected = moved
                 yield from _data_frames(data, at, found_at, position, block)
@@ -206,21 +208,27 @@ def _data_frames(data, start: int, end: int, position: int, block: int) -> Itera
 
 def apply_delta(old: Path, frames: Iterable[bytes], expected: FileInfo) -> Path:
     """A staged new version: `old` with the delta's frames written in, cut to the new size,
-    checked against the expected digest."""
+    checked against the expected digest. Frames must come in the order of the new version,
+    none over another (as they are made), so a peer cannot ask for more work than the file."""
     staged = new_staging_file()
     try:
-        shutil.copyfile(old, staged)
-        old_size = os.path.getsize(staged)
         reader = FrameReader(frames)
-        with open(staged, "rb+") as out, open(old, "rb") as original:
+        with open_to_read(old) as original, open(staged, "wb+") as out:
+            shutil.copyfileobj(original, out, 1024 * 1024)  # what no frame covers stays
+            old_size = original.tell()
+            written_to = 0  # the new version is written in order up to here
             while not (header := reader.header()).get("end"):
                 try:
-                    offset, length = int(header["offset"]), int(header["length"])
-                    source = None if header.get("from") is None else int(header["from"])
-                except (KeyError, TypeError, ValueError) as error:
+                    offset, length = header["offset"], header["length"]
+                    source = header.get("from")
+                    if type(offset) is not int or type(length) is not int or \
+                            (source is not None and type(source) is not int):
+                        raise TypeError("offsets and lengths are whole numbers")
+                except (KeyError, TypeError, AttributeError) as error:
                     raise FileRefused("a delta block header is malformed") from error
-                if offset < 0 or length < 0 or offset + length > expected.size:
-                    raise FileRefused("a delta block lies outside the file")
+                if offset < written_to or length < 0 or offset + length > expected.size:
+                    raise FileRefused("a delta block lies outside the file, or out of order")
+                written_to = offset + length
                 out.seek(offset)
                 if source is None:
                     for piece in reader.body(length):

@@ -179,7 +179,7 @@ def content_assignments(request):
             raise ValueError("too long")
         ids = json.loads(request.body)["content"]
         if not isinstance(ids, list) or len(ids) > MAX_ITEMS_ASKED or \
-                any(type(i) is not int for i in ids):
+                any(type(i) is not int or not 0 < i < 2**63 for i in ids):
             raise ValueError("not a list of content ids")
     except (ValueError, KeyError, TypeError):
         return refusal(400, "bad_request", f"a JSON body {{content: [up to {MAX_ITEMS_ASKED} "

@@ -222,8 +222,10 @@ result = dict(first=first.id, second=second.id)
 """
 
 UNASSIGN_ON_STAGING = """
-from cms.models import ContentTag, MetadataValue, UrlAlias
+from cms.models import ContentTag, MetadataValue, Tag, UrlAlias
 ContentTag.objects.filter(content_id={first}, tag__name="t-launch").delete()
+ContentTag.objects.filter(content_id={first}, tag__name="t-news").delete()  # and again:
+ContentTag.objects.create(content_id={first}, tag=Tag.objects.get(name="t-news"))  # a new row
 ContentTag.objects.filter(content_id={second}, tag__name="t-launch").delete()  # not synced
 MetadataValue.objects.filter(content_id={first}, definition__name="Rocket words").delete()
 UrlAlias.objects.filter(alias="launch-day").delete()
@@ -257,15 +259,15 @@ def test_assignments_removed_on_staging_are_removed_with_the_item_and_nothing_el
         # given two items with tags, a metadata value and aliases, all on production already
         made = run_python(pair.staging, ASSIGN)
         pair.sync(profile)
-        # when staging unlinks a tag from each, removes the metadata value and an alias,
-        # and production tags the first item itself
+        # when staging unlinks a tag from each, unlinks and links again another, removes
+        # the metadata value and an alias, and production tags the first item itself
         run_python(pair.staging, UNASSIGN_ON_STAGING.format(**made))
         run_python(pair.production, ADD_ON_PRODUCTION.format(**made))
         # and staging synchronizes just the first item
         result = pair.staging.esync("content", "sync", str(made["first"]), "--relationship",
                                     str(pair.relationship), "--wait")
         assert "Success" in result.stdout, result.stdout
-        assert "3 removed assignments" in result.stdout, result.stdout
+        assert "4 removed assignments" in result.stdout, result.stdout
         there = run_python(pair.production, ASSIGNMENTS.format(**made))
         # then the first item lost on production what it lost on staging, and kept
         # production's own tag

@@ -96,20 +96,35 @@ def test_a_file_of_one_repeated_byte_is_rebuilt(tmp_path):
     {"offset": -5, "length": 10, "from": 0},
     {"offset": 0, "length": 10**9, "from": 0},
     {"offset": "x", "length": 10},
+    {"offset": 0, "length": 10, "from": float("inf")},
+    {"offset": 0, "length": 1.5},
+    [{"offset": 100, "length": 10, "from": 0}, {"offset": 50, "length": 10, "from": 0}],
 ])
-def test_frames_reaching_outside_either_version_are_refused(tmp_path, header):
+def test_frames_reaching_outside_either_version_or_out_of_order_are_refused(tmp_path,
+                                                                           header):
     import json
 
     (tmp_path / "old").write_bytes(OLD)
-    frames = [json.dumps(header).encode() + b"\n", b'{"end": true}\n']
+    frames = [json.dumps(h).encode() + b"\n" for h in
+              (header if isinstance(header, list) else [header])] + [b'{"end": true}\n']
     with pytest.raises(FileRefused):
         file_delta.apply_delta(tmp_path / "old", frames, FileInfo(len(OLD), 0, "0" * 32))
 
 
 @pytest.mark.parametrize("signature", [
     {"blocks": "abc"}, {"blocks": ["a"], "anchors": ["zz"]}, {"blocks": ["a", "b"], "size": 3},
-    {"blocks": ["a"], "anchors": ["00", "11"]}, [],
+    {"blocks": ["a"], "anchors": ["00", "11"]}, [], {"blocks": ["a"], "size": float("inf")},
 ])
 def test_a_malformed_signature_is_refused(signature):
     with pytest.raises(FileRefused):
         Signature.from_json(signature)
+
+
+def test_content_in_step_again_after_a_rewritten_region_is_found_within_4_mb(tmp_path):
+    # given 65 blocks (8 MB) rewritten and, right after them, 8 bytes inserted
+    old = random.Random(3).randbytes(200 * B)
+    new = os.urandom(65 * B) + b"inserted" + old[65 * B:]
+    result, sent = rebuilt(tmp_path, old, new)
+    assert result == new
+    # then the rest is found where it moved to: the rewritten blocks and at most 4 MB more
+    assert sent < 65 * B + 32 * B + 10_000
