@@ -32,12 +32,19 @@ def _items(request) -> list[str]:
 
 
 def _info(request) -> file_state.FileInfo:
+    """The size, mtime and digest a file is to land with; a size past this server's limit
+    per run is refused before anything is read or written."""
     try:
-        return file_state.FileInfo(int(request.GET["size"]), int(request.GET["mtime_ns"]),
+        info = file_state.FileInfo(int(request.GET["size"]), int(request.GET["mtime_ns"]),
                                    str(request.GET["digest"]))
     except (KeyError, ValueError) as error:
         raise _Refused(refusal(400, "bad_request", "size, mtime_ns and digest are required")
                        ) from error
+    limit = _limits()[1]
+    if not 0 <= info.size <= limit:
+        raise _Refused(refusal(400, "file_refused", f"a file of {info.size} bytes is past this "
+                                                    f"server's limit of {limit} bytes per run"))
+    return info
 
 
 def _json_field(request, name: str, kind: type, message: str):

@@ -42,6 +42,9 @@ for name, path in [("dot dot", "uploadedfiles/../../esync.toml"),
     ask(name, "POST", "/files/receive?items=database,workarea&stamp=20261125-120000-run1",
         body, {{"Content-Length": str(len(body))}})
 ask("read outside", "GET", "/files/content?items=templates&path=../esync.toml")
+ask("patch past the limit", "POST", "/files/patch?items=templates&stamp=20261125-120000-run1"
+    "&path=templates/page.html&size=1000000000000000&mtime_ns=0&digest=0&replaces=0",
+    b"", {{"Content-Length": "0"}})
 ask("streamed", "POST", "/changes/apply", iter([mark.encode()]))
 for name, body in [("assignments not ids", {{"content": ["1; DROP TABLE cms_content"]}}),
                    ("assignments too many", {{"content": list(range(10_001))}}),
@@ -73,6 +76,8 @@ def test_a_peer_sending_bad_payloads_is_refused_with_reasons_and_nothing_changes
     assert "is not a file this profile synchronizes" in answers["outside the items"]
     assert "is an absolute path" in answers["absolute"]
     assert "answered 413: a change set may not exceed 256 MB" in answers["streamed"]
+    assert "answered 400: a file of 1000000000000000 bytes is past this server's limit" in \
+        answers["patch past the limit"], answers["patch past the limit"]
     for name in ("assignments not ids", "assignments too many", "assignments no list"):
         assert "answered 400: a JSON body {content: [up to 10000 content ids]} is required" \
             in answers[name], (name, answers[name])
