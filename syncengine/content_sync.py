@@ -86,16 +86,9 @@ def _refuse_unless_structure_synced(contents: list, relationship, folder) -> Non
     """The folder (and those it inherits from), the tags and taxonomy categories, and the
     metadata definitions the items use must be as the last database sync left them: those
     are moved by a database sync only."""
-    from syncengine import change_log
-
-    anchor = Anchor.objects.filter(relationship=relationship, source="site").first()
-    since = anchor.local_sent if anchor else 0
-    peer = relationship.remote_server_id
-    changed = change_log.changes_between(since, change_log.high_water_mark(),
-                                         exclude_origin=str(peer),
-                                         tables=["cms_folder", "cms_tag",
-                                                 "cms_taxonomycategory",
-                                                 "cms_metadatadefinition"])
+    changed = _changed_since_last_sync(relationship, ["cms_folder", "cms_tag",
+                                                      "cms_taxonomycategory",
+                                                      "cms_metadatadefinition"])
     used = None  # the metadata definitions the items use, looked up if need be
     folders = set()
     for item in ([folder] if folder else [c.folder for c in contents]):
@@ -120,6 +113,18 @@ def _refuse_unless_structure_synced(contents: list, relationship, folder) -> Non
                 raise ContentSyncRefused("A metadata definition the content uses was added "
                                          "(or changed) since the last database sync: run a "
                                          "database sync first.")
+
+
+def _changed_since_last_sync(relationship, tables: list[str]) -> list:
+    """This instance's changes to `tables` that the last database sync with the peer did not
+    send (those that came from the peer left out)."""
+    from syncengine import change_log
+
+    anchor = Anchor.objects.filter(relationship=relationship, source="site").first()
+    return change_log.changes_between(anchor.local_sent if anchor else 0,
+                                      change_log.high_water_mark(),
+                                      exclude_origin=str(relationship.remote_server_id),
+                                      tables=tables)
 
 
 def _definitions_used(contents: list) -> set[tuple]:
@@ -246,14 +251,11 @@ def removed_assignments(relationship, contents: list, theirs: object) -> list:
     """Deletes of the items' assignments that the peer has (`theirs`, its `assignments_of`)
     and that were deleted here since the last database sync with it. URL aliases only in
     the item's language, as they move."""
-    from syncengine import change_log
     from syncengine.change_sets import Change
 
-    anchor = Anchor.objects.filter(relationship=relationship, source="site").first()
-    deleted = {(change.table, change.key) for change in change_log.changes_between(
-        anchor.local_sent if anchor else 0, change_log.high_water_mark(),
-        exclude_origin=str(relationship.remote_server_id), tables=ASSIGNMENT_TABLES)
-        if change.op == "D"}
+    deleted = {(change.table, change.key) for change in
+               _changed_since_last_sync(relationship, list(ASSIGNMENT_TABLES))
+               if change.op == "D"}
     languages = {content.id: content.language for content in contents}
     removals = []
     try:
