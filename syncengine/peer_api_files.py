@@ -48,13 +48,19 @@ def _info(request) -> file_state.FileInfo:
 
 
 def _json_field(request, name: str, kind: type, message: str):
+    return _json_body(request, name, kind, message)[name]
+
+
+def _json_body(request, name: str, kind: type, message: str) -> dict:
+    """The request's JSON body, refused with `message` unless its `name` is a `kind`."""
     try:
-        value = json.loads(request.body)[name]
+        body = json.loads(request.body)
+        value = body[name]
     except (ValueError, KeyError, TypeError) as error:
         raise _Refused(refusal(400, "bad_request", message)) from error
     if not isinstance(value, kind):
         raise _Refused(refusal(400, "bad_request", message))
-    return value
+    return body
 
 
 def _limits() -> tuple[int, int]:
@@ -159,8 +165,8 @@ def delta(request):
     """What of a file here differs from the asker's version, described by its signature."""
     items = _items(request)
     target = file_transfer.target_of(request.GET.get("path", ""), items)
-    _json_field(request, "blocks", list, "a JSON body {blocks: [...]} is required")
-    theirs = file_delta.Signature.from_json(json.loads(request.body))
+    theirs = file_delta.Signature.from_json(
+        _json_body(request, "blocks", list, "a JSON body {blocks: [...]} is required"))
     if not target.is_file():
         return refusal(404, "not_found", "the file is not here")
     stat = target.stat()

@@ -239,4 +239,3 @@ class PeerClient:
         with self.open("POST", path, body,
                        {"Content-Type": "application/octet-stream"}) as response:
             return self._json_of(b"".join(response.body))
-

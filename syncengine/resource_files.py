@@ -19,6 +19,7 @@ from typing import BinaryIO
 from django.conf import settings
 
 from cms.site_root import RESOURCE_FOLDERS
+from syncengine.file_transfer import incoming_dir
 
 CHUNK = 256 * 1024
 
@@ -27,17 +28,11 @@ class ResourceStreamRejected(Exception):
     """The tar stream holds something that is not a resource file of a site root."""
 
 
-def _incoming_dir() -> Path:
-    folder = Path(settings.ESYNC.state_dir) / "incoming"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @contextmanager
 def exported_tar() -> Iterator[tuple[BinaryIO, int]]:
     """The four folders of the default site root as a tar in a temporary file: (file, size)."""
     root = Path(settings.SITE_ROOT)
-    with tempfile.TemporaryFile(dir=_incoming_dir()) as spool:
+    with tempfile.TemporaryFile(dir=incoming_dir()) as spool:
         with tarfile.open(fileobj=spool, mode="w") as archive:
             for name in RESOURCE_FOLDERS:
                 folder = root / name
@@ -57,7 +52,7 @@ def export_tar_chunks() -> Iterator[bytes]:
 def stage(chunks: Iterable[bytes]) -> str:
     """Unpack a resource tar beside the site root; returns the token that installs it."""
     token = uuid.uuid4().hex
-    staging = _incoming_dir() / token
+    staging = incoming_dir() / token
     archive_path = staging.with_suffix(".tar")
     try:
         with open(archive_path, "wb") as out:
@@ -80,11 +75,11 @@ def stage(chunks: Iterable[bytes]) -> str:
 
 def install(token: str) -> int:
     """Swap the staged folders into the site root; returns how many files arrived."""
-    staging = _incoming_dir() / token
+    staging = incoming_dir() / token
     if not staging.is_dir():
         raise ResourceStreamRejected("no staged resource files for this token")
     root = Path(settings.SITE_ROOT)
-    trash = _incoming_dir() / f"{token}.old"
+    trash = incoming_dir() / f"{token}.old"
     trash.mkdir()
     count = 0
     for name in RESOURCE_FOLDERS:
@@ -102,6 +97,6 @@ def install(token: str) -> int:
 
 
 def discard(token: str) -> None:
-    staging = _incoming_dir() / token
+    staging = incoming_dir() / token
     shutil.rmtree(staging, ignore_errors=True)
     staging.with_suffix(".tar").unlink(missing_ok=True)
