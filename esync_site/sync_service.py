@@ -4,6 +4,10 @@ cheroot's built-in TLS adapter verifies the client certificate against the trust
 hands it to Django as SSL_CLIENT_CERT. The adapter rebuilds its TLS context whenever the trust
 stamp changes (a peer applied or removed, our keys regenerated), so trust changes take effect
 on the next connection without a restart.
+
+Connections are received as esync_site.connection_reception describes: the TLS handshake and
+the request head are done off the workers, each within its own timeout, so idle or slow
+sockets cannot delay a trusted peer's request.
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ from __future__ import annotations
 import logging
 import time
 
-from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from django.conf import settings
 from django.db import close_old_connections
 
 from certificates.identities import IdentityMissing, identity_for
 from certificates.trust import server_context, trust_version
+from esync_site.connection_reception import ReceivingServer
 from esync_site.web_server import serve_until_stopped, stop_on_first_signal
 from syncengine.peer_auth import SYNC_SERVICE_ENVIRON_KEY
 
@@ -44,6 +48,11 @@ class PinnedTrustSSLAdapter(BuiltinSSLAdapter):
             return
         self._trust_version = version
         log.info("TLS context loaded (trust version %s)", version or "initial")
+
+    def current_context(self):
+        """The TLS context for a new connection, rebuilt first if trust has changed."""
+        self._refresh()
+        return self.context
 
     def wrap(self, sock):
         self._refresh()
@@ -85,9 +94,13 @@ def run_sync_service() -> None:
         _wait_for_identity()
     except KeyboardInterrupt:
         return
-    server = wsgi.Server((config.sync_host, config.sync_port), sync_service_app, numthreads=8,
-                         server_name=f"esync-{config.name}-sync", timeout=30)
-    server.ssl_adapter = PinnedTrustSSLAdapter()
+    adapter = PinnedTrustSSLAdapter()
+    # The timeout is each read or write of a request being served (streamed bodies are slow);
+    # the handshake and the request head have their own (ReceptionLimits).
+    server = ReceivingServer((config.sync_host, config.sync_port), sync_service_app,
+                             numthreads=8, server_name=f"esync-{config.name}-sync",
+                             timeout=30, tls_context=adapter.current_context)
+    server.ssl_adapter = adapter
     log.info("Sync service of %s at https://%s:%s/esync/v1/", config.name, config.sync_host,
              config.sync_port)
     serve_until_stopped(server)

@@ -1,4 +1,8 @@
-"""The Workarea's web server: Django's WSGI app on cheroot, on the instance's web port."""
+"""The Workarea's web server: Django's WSGI app on cheroot, on the instance's web port.
+
+Connections are received as esync_site.connection_reception describes: a worker thread sees a
+connection only once its request head has arrived, so idle or slow sockets hold no worker.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import time
 from cheroot import wsgi
 from cheroot.workers.threadpool import _SHUTDOWNREQUEST, WorkerThread
 from django.conf import settings
+
+from esync_site.connection_reception import ReceivingServer
 
 log = logging.getLogger("esync.web")
 
@@ -68,8 +74,8 @@ def run_web() -> None:
     from esync_site.wsgi import application
 
     config = settings.ESYNC
-    server = wsgi.Server((config.web_host, config.web_port), application, numthreads=10,
-                         server_name=f"esync-{config.name}")
+    server = ReceivingServer((config.web_host, config.web_port), application, numthreads=10,
+                             server_name=f"esync-{config.name}", timeout=10)
 
     stop_on_first_signal()
     log.info("Workarea of %s at http://%s:%s/", config.name, config.web_host, config.web_port)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from esync_site.refusal import Refusal
 from profiles import beat_entries, schedules
 from profiles.models import Profile
+from relationships import announcements
 from syncengine import runs
 from syncengine.file_rules import FilterRefused, parse_extensions
 
@@ -131,7 +132,10 @@ def save_profile(relationship, fields: dict, profile: Profile | None = None) -> 
                   if fields["filter_mode"] != "none" else "",
                   "schedule_start": rule.start, "schedule_weekday": rule.weekday,
                   "schedule_day": rule.day}
-        return _save(relationship, profile, values)
+        profile = _save(relationship, profile, values)
+    # The peer's record of what this relationship may write there (outside the run lock).
+    announcements.announce_quietly(relationship)
+    return profile
 
 
 def _save(relationship, profile: Profile | None, values: dict) -> Profile:
@@ -156,8 +160,10 @@ def add_profile(relationship, name: str, items: list[str], direction: str,
 
 def delete_profile(profile: Profile) -> None:
     """The profile and (profiles.apps) its beat entry go; its run logs stay."""
+    relationship = profile.relationship
     with transaction.atomic():
         profile.delete()
+    announcements.announce_quietly(relationship)
 
 
 def find_profile(key: str) -> Profile:

@@ -23,7 +23,7 @@ from esync_site.refusal import Refusal
 from profiles.models import Profile
 from relationships.models import Relationship
 from relationships.server_identity import get_server_info
-from syncengine import backup, change_log, resource_files, runs, table_copy
+from syncengine import backup, change_log, db_sync, resource_files, runs, table_copy
 from syncengine.models import Anchor, SyncRun
 from syncengine.peer_client import PeerClient
 from syncengine.stream_chunks import coalesced
@@ -102,10 +102,12 @@ def destination_status() -> DestinationStatus:
 
 
 def receive_copy(chunks: Iterable[bytes], files_token: str,
-                 progress: Callable[[int], None] = lambda n: None) -> dict:
-    """Replace this instance's synced data with the source's; all or nothing."""
-    backup_file = backup.backup_database() if backup.backup_wanted(initial=True) else None
-    try:
+                 progress: Callable[[int], None] = lambda n: None, owner: str = "") -> dict:
+    """Replace this instance's synced data with the source's; all or nothing. The resource
+    folders staged as `files_token` (by `owner`'s run) are held from the start: no other
+    upload is received meanwhile, and whatever happens they are no longer staged after."""
+    with resource_files.claimed(files_token, owner) as staged:
+        backup_file = backup.backup_database() if backup.backup_wanted(initial=True) else None
         with transaction.atomic():
             with change_log.suspended():
                 applied = table_copy.import_stream(chunks, progress)
@@ -115,15 +117,12 @@ def receive_copy(chunks: Iterable[bytes], files_token: str,
             info = get_server_info()
             info.staged_at = timezone.now()
             info.save(update_fields=["staged_at"])
-    except BaseException:
-        resource_files.discard(files_token)
-        raise
-    try:
-        files = resource_files.install(files_token)
-    except BaseException:
-        if backup_file is not None:
-            backup.restore_database(backup_file)
-        raise
+        try:
+            files = staged.install()
+        except BaseException:
+            if backup_file is not None:
+                backup.restore_database(backup_file)
+            raise
     return {"applied": applied, "files": files, "mark": change_log.high_water_mark(),
             "backup_file": str(backup_file) if backup_file else ""}
 
@@ -132,8 +131,7 @@ def receive_copy(chunks: Iterable[bytes], files_token: str,
 
 def run_initial_sync(run: SyncRun) -> None:
     relationship = run.relationship
-    client = PeerClient.for_peer(relationship.certificate, relationship.remote_host,
-                                 relationship.remote_port, read_timeout=3600)
+    client = db_sync.client_for(relationship, run, read_timeout=3600)
     runs.report(run, phase="Checking the remote server")
     report = check_connection(relationship.address, relationship.certificate)
     # Both sides on PostgreSQL: rows travel in COPY format, applied without parsing a row.
@@ -181,12 +179,12 @@ def run_initial_sync(run: SyncRun) -> None:
 
 def _upload(run: SyncRun, client: PeerClient, source_rows: int, pgcopy: bool) -> dict:
     runs.report(run, phase="Sending the resource folders")
-    with resource_files.exported_tar() as (tar, size), client.open(
-            "POST", "/initial-sync/files", body=tar,
-            headers={"Content-Length": str(size), "Content-Type": "application/x-tar"},
-    ) as response:
+    files = _Counter()
+    with client.open("POST", "/initial-sync/files",
+                     body=files.count(coalesced(resource_files.export().chunks())),
+                     headers={"Content-Type": resource_files.CONTENT_TYPE}) as response:
         token = _json(response)["token"]
-    runs.report(run, bytes=run.bytes + size)
+    runs.report(run, bytes=run.bytes + files.total)
     runs.report(run, phase="Sending the database; the remote applies it as it arrives, in "
                            "one transaction")
     sent = _Counter()
@@ -211,13 +209,17 @@ class _Counter:
 
 def _download(run: SyncRun, client: PeerClient, pgcopy: bool) -> dict:
     runs.report(run, phase="Receiving the resource folders")
+    owner = resource_files.local_run_owner(run)
     with client.open("GET", "/initial-sync/files") as response:
-        token = resource_files.stage(_counted(run, response.body))
-    runs.report(run, phase="Receiving and applying the database")
-    query = "?format=pgcopy" if pgcopy else ""
-    with client.open("GET", f"/initial-sync/database{query}") as response:
-        return receive_copy(_counted(run, response.body), token,
-                            progress=lambda n: runs.report(run, done=n))
+        token = resource_files.stage(_counted(run, response.body), owner)
+    try:
+        runs.report(run, phase="Receiving and applying the database")
+        query = "?format=pgcopy" if pgcopy else ""
+        with client.open("GET", f"/initial-sync/database{query}") as response:
+            return receive_copy(_counted(run, response.body), token,
+                                progress=lambda n: runs.report(run, done=n), owner=owner)
+    finally:
+        resource_files.discard(token)  # already gone unless the database never came
 
 
 def _counted(run: SyncRun, chunks: Iterable[bytes]) -> Iterable[bytes]:

@@ -75,6 +75,9 @@ class Relationship(models.Model):
     initial_direction = models.CharField(max_length=8, choices=Direction.choices)
     state = models.CharField(max_length=8, choices=State.choices, default=State.CREATED)
     staged_at = models.DateTimeField(null=True, blank=True)
+    # Changes from the peer that make someone superuser, staff or an Administrator, or change
+    # an Administrator's password or e-mail, are held for review unless this is on.
+    accept_privileged_changes = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -94,3 +97,85 @@ class Relationship(models.Model):
     @property
     def is_staged(self) -> bool:
         return self.state == self.State.STAGED
+
+
+class PeerRelationship(models.Model):
+    """A relationship that a peer holds with this instance: the answering side's record.
+
+    The initiator announces it (and its profiles) when it creates the relationship, saves or
+    deletes a profile, and at the start of every run. What the peer may write here is what
+    its announced profiles move towards this instance, narrowed by this instance's
+    administrator (`writable_items`); privileged-account changes are
+    held unless `accept_privileged_changes` is on.
+    """
+
+    peer = models.ForeignKey("certificates.TrustedPeer", on_delete=models.CASCADE,
+                             related_name="peer_relationships")
+    remote_relationship_id = models.BigIntegerField()
+    local_site = models.CharField(max_length=100, default="default")
+    remote_site = models.CharField(max_length=100, default="default")
+    # The initial copy's direction as the initiator named it: "upload" copies onto here.
+    initial_direction = models.CharField(max_length=8, choices=Relationship.Direction.choices)
+    # This administrator's narrowing: the items the peer may write here at most
+    # ("database" is the database and its resource folders; the others are file categories).
+    writable_items = models.JSONField(default=list)
+    accept_privileged_changes = models.BooleanField(default=False)
+    announced_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["peer", "remote_relationship_id"],
+                                    name="one_record_per_peer_relationship"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.peer.name} relationship {self.remote_relationship_id}"
+
+
+class AnnouncedProfile(models.Model):
+    """A profile of a peer's relationship with this instance, as the peer announced it."""
+
+    relationship = models.ForeignKey(PeerRelationship, on_delete=models.CASCADE,
+                                     related_name="profiles")
+    remote_profile_id = models.BigIntegerField()
+    name = models.CharField(max_length=100)
+    items = models.JSONField(default=list)
+    direction = models.CharField(max_length=13)
+    # The profile's file filter: the global exceptions (.config, .txt, .sln) are written
+    # here only for a profile whose Include filter names their extension.
+    file_filter = models.CharField(max_length=8, default="none")
+    extensions = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["relationship", "remote_profile_id"],
+                                    name="one_record_per_announced_profile"),
+        ]
+
+    @property
+    def writes_here(self) -> bool:
+        """Upload and bidirectional profiles (of the initiator) write onto this instance."""
+        return self.direction in ("upload", "bidirectional")
+
+
+class IncomingRun(models.Model):
+    """A peer's run that writes here, from its start to its end: writes outside one are
+    refused, so nothing a peer sends (a chunk, a change set) belongs to no run."""
+
+    relationship = models.ForeignKey(PeerRelationship, on_delete=models.CASCADE,
+                                     related_name="runs")
+    remote_run_id = models.BigIntegerField()
+    kind = models.CharField(max_length=12)
+    stamp = models.CharField(max_length=40, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["relationship", "remote_run_id"],
+                                    name="one_record_per_incoming_run"),
+        ]

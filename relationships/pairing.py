@@ -13,7 +13,7 @@ from django.db import transaction
 from certificates.connection_check import ConnectionReport, check_connection
 from certificates.models import TrustedPeer
 from esync_site.refusal import Refusal
-from relationships import numbering
+from relationships import announcements, numbering
 from relationships.models import Relationship
 from syncengine.peer_client import PeerClient, parse_address
 
@@ -67,15 +67,22 @@ def create_relationship(address: str, peer: TrustedPeer, direction: str,
     answer = PeerClient.for_peer(peer, host, port).post_json("/pair", {
         **numbering.current().as_dict(), "you_are": "destination" if we_are_source else "source",
     })
-    try:
-        our_number, highest = int(answer["your_number"]), int(answer["highest_known"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise RelationshipRefused("The peer answered the pairing with nonsense.") from error
+    our_number, highest = answer.get("your_number"), answer.get("highest_known")
+    if type(our_number) is not int or type(highest) is not int or \
+            not 1 <= our_number <= highest <= numbering.MAX_SERVER_NUMBER or \
+            highest > max(numbering.current().highest_known, our_number) \
+            + numbering.MAX_NUMBER_JUMP:
+        raise RelationshipRefused("The peer answered the pairing with server numbers this "
+                                  "instance does not accept (out of range, or an "
+                                  "implausible jump).")
     with transaction.atomic():
         numbering.adopt(our_number, highest)
-        return Relationship.objects.create(
+        relationship = Relationship.objects.create(
             local_site=local_site, remote_host=host, remote_port=port,
             remote_server_id=report.server_id, remote_name=report.peer_name,
             remote_database=database, remote_site=remote_site, certificate=peer,
             initial_direction=direction,
         )
+    # The peer learns of it now (its screen lists it); every run announces it again.
+    announcements.announce_quietly(relationship)
+    return relationship

@@ -1,11 +1,14 @@
 """Applying a change set to this database, safely.
 
-Inserts and updates go parents before children (foreign-key order), deletes children before
-parents; everything in one transaction with the rows stamped with the peer they came from. A
-row that cannot be applied — a foreign key to a row that is not there, a constraint — is left
-out and reported (table, stage, error, key) while the rest applies: references are checked
-before writing (SQLite only checks deferred foreign keys at commit, too late to skip one row),
-and each batch runs under a savepoint, retried row by row if it fails.
+Every row is first checked against its column types (syncengine.row_checks): a value no
+column here should hold, or a new key in this server's own ID range, leaves that row out with
+its reason. Inserts and updates go parents before children (foreign-key order), deletes
+children before parents; everything in one transaction with the rows stamped with the peer
+they came from. A row that cannot be applied — a foreign key to a row that is not there, a
+constraint — is left out and reported (table, stage, error, key) while the rest applies:
+references are checked before writing (SQLite only checks deferred foreign keys at commit,
+too late to skip one row), and each batch runs under a savepoint, retried row by row if it
+fails.
 
 Natural names created on both sides (user names, folder name + path, metadata definition
 names, message titles) are collisions: the more recently created row gets its id appended,
@@ -24,7 +27,7 @@ from django.contrib.auth.models import Group
 from django.db import DatabaseError, connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from syncengine import change_log
+from syncengine import change_log, row_checks
 from syncengine.change_sets import Change, permission_ids, specs_by_name
 from syncengine.tracked_tables import (
     GROUPS_KEY,
@@ -92,12 +95,14 @@ def apply_changes(changes: list[Change], origin: str,
     """Apply `changes` (from the peer `origin`) in one transaction; returns what happened."""
     specs = specs_by_name() if specs is None else specs
     result = ApplyResult()
-    by_table: dict[str, list[Change]] = {}
-    for change in changes:
-        by_table.setdefault(change.table, []).append(change)
-    ordered = [s for s in in_dependency_order(specs.values()) if s.name in by_table]
     renamed: list[tuple[str, tuple]] = []
     with transaction.atomic():
+        changes, refused = row_checks.screen(changes, specs)
+        _report_refused(refused, specs, result)
+        by_table: dict[str, list[Change]] = {}
+        for change in changes:
+            by_table.setdefault(change.table, []).append(change)
+        ordered = [s for s in in_dependency_order(specs.values()) if s.name in by_table]
         with change_log.applying_from(origin):
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
@@ -115,6 +120,23 @@ def apply_changes(changes: list[Change], origin: str,
         if connection.vendor == "sqlite":
             _refuse_dangling_references(ordered)
     return result
+
+
+def _report_refused(refused: list[row_checks.RefusedRow], specs: dict[str, TableSpec],
+                    result: ApplyResult) -> None:
+    """Rows left out before applying, reported like the rows the database refused."""
+    present: dict[str, set[tuple]] = {}
+    for table in {r.change.table for r in refused if r.key_sound and not r.change.is_delete}:
+        present[table] = _existing_keys(specs[table], [
+            r.change.key for r in refused if r.change.table == table and r.key_sound])
+    for r in refused:
+        if r.change.is_delete:
+            stage = DELETES
+        else:
+            stage = UPDATES if r.change.key in present.get(r.change.table, ()) else INSERTS
+        result.skipped.append(Skip(r.change.table, stage,
+                                   _error_text(f"refused before applying: {r.reason}"),
+                                   key_text(r.change.key)[:200]))
 
 
 # -- inserts and updates ----------------------------------------------------------------------
@@ -337,7 +359,7 @@ def _resolve_collisions(spec: TableSpec, changes: list[Change], result: ApplyRes
         # Ties go by id, so that both sides, each meeting the other's row, pick the same one.
         if (_created(row[name.created_column]), change.key[0]) > \
                 (_created(local_created), local_id):
-            row[name.column] = f"{original}{change.key[0]}"
+            row[name.column] = _with_id(spec, original, change.key[0])
             # The same change set applied again (a run cut off and started over) finds the
             # row already renamed here: keep the rename, but it is not a new collision.
             if _name_here(spec, change.key[0]) != row[name.column]:
@@ -345,13 +367,26 @@ def _resolve_collisions(spec: TableSpec, changes: list[Change], result: ApplyRes
                                                        original, row[name.column]))
             renamed.append((spec.name, change.key))
         else:
-            modified = f"{local_name}{local_id}"
+            modified = _with_id(spec, local_name, local_id)
             with connection.cursor() as cursor:
                 cursor.execute(f"UPDATE {_q(spec.name)} SET {_q(name.column)} = %s "
                                f"WHERE {_q(pk)} = %s", [modified, local_id])
             result.collisions.append(CollisionNote(name.kind, spec.name, local_id,
                                                    local_name, modified))
             renamed.append((spec.name, (local_id,)))
+
+
+def _with_id(spec: TableSpec, name: str, row_id: int) -> str:
+    """The name with the row's id appended, shortened first if the two would not fit the
+    column (both sides shorten alike, so they still agree on the name)."""
+    suffix = str(row_id)
+    longest = None
+    if spec.model is not None:
+        longest = next((f.max_length for f in spec.model._meta.concrete_fields
+                        if f.column == spec.natural_name.column), None)
+    if longest is not None and len(name) + len(suffix) > longest:
+        name = name[:max(longest - len(suffix), 0)]
+    return f"{name}{suffix}"
 
 
 def _name_here(spec: TableSpec, row_id) -> object:

@@ -26,6 +26,7 @@ from syncengine.tracked_tables import (
 )
 
 FETCH_BATCH = 500
+MAX_SEQUENCE = 2**63 - 1  # marks and sequence numbers are stored as 64-bit integers
 _encoder = _ExactEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
@@ -51,14 +52,22 @@ class Change:
 
     @classmethod
     def from_wire(cls, item: object, specs: dict[str, TableSpec]) -> Change:
+        """The change a wire item describes; its shape is checked here (a table we sync, a
+        key of plain values, a row with exactly the table's columns), its values are checked
+        by the applier, which skips a row it cannot take (syncengine.row_checks)."""
         if not isinstance(item, dict):
             raise ChangeSetRejected("a change is not an object")
         table, key, op, row = item.get("t"), item.get("k"), item.get("op"), item.get("row")
+        if not isinstance(table, str):
+            raise ChangeSetRejected("a change does not name its table")
         spec = specs.get(table)
         if spec is None:
-            raise ChangeSetRejected(f"unknown table {table!r} in the change set")
-        if not isinstance(key, list) or len(key) != len(spec.pk) or op not in ("I", "U", "D"):
-            raise ChangeSetRejected(f"a malformed change for {table}")
+            raise ChangeSetRejected(f"unknown table {table[:100]!r} in the change set")
+        if not isinstance(key, list) or len(key) != len(spec.pk) or \
+                not all(_plain_key(v) for v in key) or not isinstance(op, str) or \
+                op not in ("I", "U", "D"):
+            raise ChangeSetRejected(f"a malformed change for {table}: its key is "
+                                    f"{len(spec.pk)} whole numbers or texts, its op I, U or D")
         if row is not None:
             allowed = set(spec.columns) | ({GROUPS_KEY, PERMISSIONS_KEY}
                                            if table == USER_TABLE else set())
@@ -67,10 +76,25 @@ class Change:
                 raise ChangeSetRejected(f"unknown or missing columns for {table}")
             if tuple(row[c] for c in spec.pk) != tuple(key):
                 raise ChangeSetRejected(f"a {table} row does not match its key")
+            if op == "D":
+                raise ChangeSetRejected(f"a {table} delete that carries a row")
         elif op != "D":
             raise ChangeSetRejected(f"a {table} change without its row")
         seq = item.get("seq", 0)
-        return cls(table, tuple(key), op, int(seq) if isinstance(seq, int) else 0, row)
+        if not _sequence_number(seq):
+            raise ChangeSetRejected(f"a {table} change whose seq is not a whole number "
+                                    f"from 0 to 2^63-1")
+        return cls(table, tuple(key), op, seq, row)
+
+
+def _plain_key(value: object) -> bool:
+    """A key value is an integer or a text; whether it fits the column is the applier's
+    question (it skips that row with the reason)."""
+    return type(value) is int or isinstance(value, str)
+
+
+def _sequence_number(value: object) -> bool:
+    return type(value) is int and 0 <= value <= MAX_SEQUENCE
 
 
 def specs_by_name() -> dict[str, TableSpec]:
@@ -172,11 +196,15 @@ def from_lines(lines: Iterable[bytes], specs: dict[str, TableSpec] | None = None
     for raw in lines:
         try:
             item = json.loads(raw)
-        except ValueError as error:
+        except ValueError as error:  # also a text that is not UTF-8, a 5,000-digit number
             raise ChangeSetRejected("a line of the change set is not JSON") from error
+        except RecursionError as error:
+            raise ChangeSetRejected("a line of the change set nests too deeply to read") \
+                from error
         if mark is None:
-            if not isinstance(item, dict) or not isinstance(item.get("mark"), int):
-                raise ChangeSetRejected("the change set does not start with its mark")
+            if not isinstance(item, dict) or not _sequence_number(item.get("mark")):
+                raise ChangeSetRejected("the change set does not start with its mark (a "
+                                        "whole number from 0 to 2^63-1)")
             mark = item["mark"]
             continue
         changes.append(Change.from_wire(item, specs))

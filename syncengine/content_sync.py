@@ -327,7 +327,7 @@ def run_content_sync(run: SyncRun) -> None:
                           contents[0].folder if run.kind == SyncRun.Kind.FOLDER_SYNC else None)
     runs.report(run, phase="Reading the items")
     changes, files = item_changes(contents, relationship)
-    client = db_sync.client_for(relationship)
+    client = db_sync.client_for(relationship, run)
     removals = removed_assignments(relationship, contents,
                                    _peer_assignments(client, [c.id for c in contents]))
     applied = skipped = 0

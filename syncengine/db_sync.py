@@ -25,10 +25,11 @@ from django.db import transaction
 from django.db.models import Max
 
 from syncengine import change_log
-from syncengine.apply_changes import ApplyResult, CollisionNote, apply_changes, key_text
+from syncengine.apply_changes import ApplyResult, CollisionNote, key_text
 from syncengine.change_sets import Change, from_lines, specs_by_name, to_lines, with_rows
 from syncengine.models import Anchor, Collision, ConflictRecord, SkippedRow, SyncRun
 from syncengine.peer_client import PeerClient
+from syncengine.privileged_changes import apply_held_back
 from syncengine.tracked_tables import in_dependency_order
 
 OUTGOING_BATCH = 2000
@@ -87,9 +88,14 @@ def anchor_for(relationship, source: str = "site") -> Anchor:
     return anchor
 
 
-def client_for(relationship) -> PeerClient:
+def client_for(relationship, run=None, **options) -> PeerClient:
+    """A client for the relationship's peer; its requests belong to the relationship and,
+    given one, to the run (the peer refuses writes that belong to no run in progress)."""
     return PeerClient.for_peer(relationship.certificate, relationship.remote_host,
-                               relationship.remote_port, read_timeout=600)
+                               relationship.remote_port,
+                               **{"read_timeout": 600, **options},
+                               relationship_id=relationship.pk,
+                               run_id=run.pk if run is not None else None)
 
 
 # -- planning ---------------------------------------------------------------------------------
@@ -155,7 +161,7 @@ def same_row(a: dict, b: dict) -> bool:
 def sync_database(run: SyncRun, profile, progress: Callable[..., None]) -> SyncOutcome:
     """One profile run's database part. `progress(**fields)` reports to the run."""
     relationship = profile.relationship
-    client = client_for(relationship)
+    client = client_for(relationship, run)
     progress(phase="Reading the changes on both sides")
     plan = plan_sync(relationship, profile.direction, profile.policy, client)
     outcome = SyncOutcome(total=len(plan.incoming) + len(plan.outgoing),
@@ -167,7 +173,9 @@ def sync_database(run: SyncRun, profile, progress: Callable[..., None]) -> SyncO
     progress(phase=f"Applying {len(plan.incoming)} remote changes here")
     peer_id = str(relationship.remote_server_id)
     with transaction.atomic():
-        here = apply_changes(plan.incoming, origin=peer_id) if plan.incoming else ApplyResult()
+        here = (apply_held_back(plan.incoming, peer_id, relationship.remote_name,
+                                relationship.accept_privileged_changes)
+                if plan.incoming else ApplyResult())
         _keep_losers(run, relationship, plan)
         record_skips(run, here, LOCAL)
         if record_here:

@@ -370,13 +370,14 @@ def flush_all(paths: list[Path]) -> None:
 
 def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
                   limits: tuple[int, int] | None = None,
-                  replaces: Callable[[str], str] | None = None) -> Received:
+                  replaces: Callable[[str], str] | None = None,
+                  admits: Callable[[str], bool] | None = None) -> Received:
     """Stage every file of a framed stream, then land them all. A bad path or a broken stream
     refuses the whole stream before anything lands; a file changed here meanwhile is refused
     alone (reported, not written), as is a file the sender marks missing.
 
     `replaces(path)`: the digest the file here must still have ("" for none); by default the
-    sender says so in each header."""
+    sender says so in each header. `admits(path)`: whether the sender may write it here."""
     items = list(items)
     check_stamp(stamp)
     reader = FrameReader(chunks)
@@ -391,6 +392,10 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
         while not (header := reader.header()).get("end"):
             relative = header.get("path")
             target_of(relative, items, folders_checked)
+            if admits is not None and not admits(relative):
+                raise FileRefused(f"{relative!r} is not a file a profile of this "
+                                  "relationship writes here (its category, its filter or "
+                                  "the global exceptions .config, .txt, .sln)")
             if header.get("missing"):
                 received.refused.append({"path": relative, "error": "removed on the sending "
                                          "server during the sync"})

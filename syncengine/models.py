@@ -163,4 +163,33 @@ class Collision(models.Model):
 
     class Meta:
         ordering = ["id"]
+class HeldChange(models.Model):
+    """A change from a peer to a privileged account, held until an Administrator decides.
+
+    After the initial sync a peer may not make someone superuser, staff or an Administrator
+    (or Synchronization Admin), grant permissions, or change an Administrator's password or
+    e-mail, unless the relationship allows it: the change waits here instead, and the rest
+    of its batch applies. Accepting applies it as it arrived; dropping discards it.
+    """
+
+    class Decision(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DROPPED = "dropped", "Dropped"
+
+    peer_name = models.CharField(max_length=100)
+    origin = models.CharField(max_length=36)  # the server id the change came from
+    table_name = models.CharField(max_length=128)
+    row_key = models.CharField(max_length=200)
+    username = models.CharField(max_length=150, blank=True)
+    change = models.JSONField()  # the change as it travelled (Change.as_wire)
+    reasons = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True)
+    decision = models.CharField(max_length=8, choices=Decision.choices, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+
 from syncengine.custom_table_models import CustomTable  # noqa: E402,F401

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 
+from django.db import DatabaseError, transaction
 from django.http import JsonResponse, StreamingHttpResponse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cms.sites import list_sites
 from relationships.server_identity import describe_databases, get_server_info
 from syncengine.instance_clock import reported_version, utc_now
+from syncengine.peer_endpoint import PeerRequestRefused, refusal
+
+log = logging.getLogger("esync.peer_api")
 
 
-@require_GET
 def hello(request):
     """Who we are, what we run, what time we think it is, and what a peer may sync with."""
     from django.conf import settings
@@ -30,87 +33,73 @@ def hello(request):
     })
 
 
-def read_request(request, chunk_size: int = 256 * 1024):
+def read_request(request, limit: int | None = None, chunk_size: int = 256 * 1024):
+    """The request body as it arrives; past `limit` bytes the request is refused (413)."""
+    read = 0
     while chunk := request.read(chunk_size):
+        read += len(chunk)
+        if limit is not None and read > limit:
+            raise PeerRequestRefused(413, "too_large", f"the request body is past the "
+                                     f"{limit:,} bytes this endpoint accepts")
         yield chunk
 
 
-def refusal(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": code, "message": message}, status=status)
+def json_body(request, limit: int = 1024 * 1024) -> object:
+    """The request's JSON body, at most `limit` bytes; 4xx with a sentence otherwise."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise PeerRequestRefused(413, "too_large", f"a JSON body may not exceed {limit:,} "
+                                 "bytes here")
+    try:
+        return json.loads(b"".join(read_request(request, limit)))
+    except ValueError as error:
+        raise PeerRequestRefused(400, "bad_request", f"the body is not JSON: {error}") \
+            from error
 
 
-@require_POST
 def pair(request):
     """The initiator's numbering state in, ours decided and applied, theirs out."""
     from relationships import numbering
 
-    try:
-        payload = json.loads(request.body)
-        theirs = numbering.Numbering(payload["number"], int(payload["highest_known"]))
-        we_are_source = payload["you_are"] == "source"
-    except (ValueError, KeyError, TypeError):
-        return refusal(400, "bad_request", "malformed pairing request")
-    mine, other, highest = numbering.decide(numbering.current(), theirs, we_are_source)
-    numbering.adopt(mine, highest)
+    with transaction.atomic():
+        ours = numbering.current()
+        theirs, we_are_source = numbering.read_peer_numbering(json_body(request, 4096), ours)
+        mine, other, highest = numbering.decide(ours, theirs, we_are_source)
+        numbering.adopt(mine, highest)
     return JsonResponse({"your_number": other, "my_number": mine, "highest_known": highest})
 
 
-@require_GET
-def initial_sync_status(request):
-    from relationships.initial_sync import destination_status
+def announce_relationship(request):
+    """The peer's relationship with this instance and its profiles (and a run starting)."""
+    from relationships import peer_grants
 
-    return JsonResponse(destination_status().as_dict())
-
-
-@require_http_methods(["GET", "POST"])
-def initial_sync_files(request):
-    from syncengine import resource_files
-
-    if request.method == "GET":
-        return StreamingHttpResponse(resource_files.export_tar_chunks(),
-                                     content_type="application/x-tar")
-    try:
-        token = resource_files.stage(read_request(request))
-    except (resource_files.ResourceStreamRejected, OSError) as error:
-        return refusal(400, "files_rejected", str(error))
-    return JsonResponse({"token": token})
+    grant = peer_grants.announce(request.peer, json_body(request))
+    return JsonResponse({"relationship": grant.remote_relationship_id,
+                         "writable": sorted(peer_grants.writable_items(grant))})
 
 
-@require_http_methods(["GET", "POST"])
-def initial_sync_database(request):
-    from relationships.initial_sync import receive_copy
-    from syncengine import table_copy
+def remove_relationship(request):
+    """The peer deleted its relationship: nothing of it may read or write here any more."""
+    from relationships import peer_grants
 
-    if request.method == "GET":
-        pgcopy = request.GET.get("format") == "pgcopy"
-        return StreamingHttpResponse(table_copy.export_lines(pgcopy=pgcopy),
-                                     content_type="application/x-ndjson")
-    from relationships.initial_sync import destination_status
+    body = json_body(request, 4096)
+    if not isinstance(body, dict):
+        raise PeerRequestRefused(400, "bad_request", "a JSON body {relationship: id} is "
+                                 "required")
+    return JsonResponse({"removed": peer_grants.remove(request.peer, body.get("relationship"))})
 
-    token = request.GET.get("files", "")
-    if not token.isalnum():
-        return refusal(400, "bad_request", "missing or malformed files token")
-    # The initiator checked these too; a destination does not rely on it. Forcing is only
-    # ever started on the destination itself (the download side), never pushed onto it.
-    status = destination_status()
-    if status.staged:
-        return refusal(409, "already_staged",
-                        "this instance was already initialized by an initial sync")
-    try:
-        source_rows = int(request.headers.get("X-Esync-Source-Rows", ""))
-    except ValueError:
-        return refusal(400, "bad_request", "the source's row count is missing")
-    if status.rows > source_rows:
-        return refusal(409, "destination_larger",
-                        f"this instance's database ({status.rows} rows) is larger than the "
-                        f"source's ({source_rows})")
-    try:
-        result = receive_copy(read_request(request), token)
-    except table_copy.StreamRejected as error:
-        return refusal(400, "stream_rejected", str(error))
-    except Exception as error:
-        return refusal(500, "apply_failed", f"the copy could not be applied: {error}")
-    return JsonResponse(result)
+
+def end_run(request):
+    """The peer's run ended: its writes are refused from now on."""
+    from relationships import peer_grants
+
+    body = json_body(request, 4096)
+    if not isinstance(body, dict):
+        raise PeerRequestRefused(400, "bad_request", "a JSON body {run: id} is required")
+    return JsonResponse({"ended": peer_grants.end_run(request.grant, body.get("run"))})
 
 
 MAX_CHANGE_SET_BYTES = 256 * 2**20  # one apply request; the initiator sends batches far smaller
@@ -128,7 +117,6 @@ def refuse_oversized_change_set(request) -> JsonResponse | None:
     return None
 
 
-@require_GET
 def changes(request):
     """This instance's changes since `since`, leaving out those that came from the asker."""
     from syncengine import change_log
@@ -144,61 +132,75 @@ def changes(request):
                                  content_type="application/x-ndjson")
 
 
-@require_POST
 def apply_changes(request):
-    """A batch of the asker's changes, applied here in one transaction, stamped as theirs."""
-    from syncengine import apply_changes as applier
-    from syncengine.change_sets import ChangeSetRejected, from_lines
+    """A batch of the asker's changes, applied here in one transaction, stamped as theirs;
+    changes to privileged accounts are held unless the relationship allows them."""
+    from syncengine.change_sets import from_lines
     from syncengine.db_sync import record_collisions
+    from syncengine.privileged_changes import apply_held_back
     from syncengine.table_copy import split_lines
 
     if (too_large := refuse_oversized_change_set(request)) is not None:
         return too_large
+    _, batch = from_lines(split_lines(read_request(request, MAX_CHANGE_SET_BYTES)))
+    grant = request.grant
     try:
-        _, batch = from_lines(split_lines(read_request(request)))
-    except ChangeSetRejected as error:
-        return refusal(400, "change_set_rejected", str(error))
-    try:
-        result = applier.apply_changes(batch, origin=str(request.peer.server_id))
-    except Exception as error:
-        return refusal(500, "apply_failed", f"the changes could not be applied: {error}")
+        result = apply_held_back(batch, str(request.peer.server_id), request.peer.name,
+                                 accept=grant.accept_privileged_changes)
+    except DatabaseError as error:
+        log.exception("A change set from %s could not be applied", request.peer.name)
+        raise PeerRequestRefused(409, "apply_failed", f"the changes could not be applied "
+                                 f"here: {error}") from error
     if request.GET.get("record_collisions") == "1":
         record_collisions(result.collisions)
     return JsonResponse(result.as_dict())
 
 
-@require_POST
 def content_assignments(request):
     """The assignment rows (metadata values, tag and taxonomy links, URL aliases) this
     instance has for the asker's content items: its content sync removes here those it
     removed on its side."""
     from syncengine.content_sync import MAX_ITEMS_ASKED, assignments_of
 
-    try:
-        if int(request.META.get("CONTENT_LENGTH") or 0) > 20 * MAX_ITEMS_ASKED:
-            raise ValueError("too long")
-        ids = json.loads(request.body)["content"]
-        if not isinstance(ids, list) or len(ids) > MAX_ITEMS_ASKED or \
-                any(type(i) is not int or not 0 < i < 2**63 for i in ids):
-            raise ValueError("not a list of content ids")
-    except (ValueError, KeyError, TypeError):
-        return refusal(400, "bad_request", f"a JSON body {{content: [up to {MAX_ITEMS_ASKED} "
-                                           "content ids]} is required")
+    body = json_body(request, 24 * MAX_ITEMS_ASKED)
+    ids = body.get("content") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or len(ids) > MAX_ITEMS_ASKED or \
+            any(type(i) is not int or not 0 < i < 2**63 for i in ids):
+        raise PeerRequestRefused(400, "bad_request", f"a JSON body {{content: [up to "
+                                 f"{MAX_ITEMS_ASKED} content ids]}} is required")
     return JsonResponse(assignments_of(ids))
 
 
-@require_POST
+MAX_COLLISIONS = 5000  # one run's notes; a bidirectional batch resolves far fewer
+
+
 def collisions(request):
     """Collisions the asker resolved on its side, recorded here too (bidirectional runs)."""
     from syncengine.apply_changes import CollisionNote
     from syncengine.db_sync import record_collisions
 
-    try:
-        notes = [CollisionNote(kind=str(c["kind"]), table=str(c["table"]),
-                               row_id=int(c["row_id"]), original_name=str(c["original_name"]),
-                               modified_name=str(c["modified_name"]))
-                 for c in json.loads(request.body)["collisions"]]
-    except (ValueError, KeyError, TypeError):
-        return refusal(400, "bad_request", "malformed collisions")
+    body = json_body(request, 2 * 1024 * 1024)
+    items = body.get("collisions") if isinstance(body, dict) else None
+    if not isinstance(items, list) or len(items) > MAX_COLLISIONS:
+        raise PeerRequestRefused(400, "bad_request", f"a JSON body {{collisions: [at most "
+                                 f"{MAX_COLLISIONS}]}} is required")
+    notes = [_collision(item, CollisionNote) for item in items]
     record_collisions(notes)
     return JsonResponse({"recorded": len(notes)})
+
+
+def _collision(item: object, note: type):
+    from syncengine.models import Collision
+
+    fields = {"kind": 20, "table": 128, "original_name": 255, "modified_name": 255}
+    if not isinstance(item, dict) or any(
+            not isinstance(item.get(name), str) or len(item[name]) > longest
+            for name, longest in fields.items()) or \
+            type(item.get("row_id")) is not int or not 0 < item["row_id"] < 2**63:
+        raise PeerRequestRefused(400, "bad_request", "a collision is {kind, table, row_id, "
+                                 "original_name, modified_name} with texts of bounded length")
+    if item["kind"] not in Collision.Kind.values:
+        raise PeerRequestRefused(400, "bad_request", f"a collision's kind is one of "
+                                 f"{', '.join(Collision.Kind.values)}")
+    return note(kind=item["kind"], table=item["table"], row_id=item["row_id"],
+                original_name=item["original_name"], modified_name=item["modified_name"])

@@ -7,8 +7,10 @@ administrator did not choose to sync.
 
 from __future__ import annotations
 
+import logging
+
+from django.db import DatabaseError
 from django.http import JsonResponse, StreamingHttpResponse
-from django.views.decorators.http import require_GET, require_POST
 
 from syncengine.custom_tables import CustomTableRefused
 from syncengine.odbc_source import (
@@ -17,10 +19,12 @@ from syncengine.odbc_source import (
     registered_tables,
     specs_of,
 )
-from syncengine.peer_api import read_request, refusal, refuse_oversized_change_set
+from syncengine.peer_api import MAX_CHANGE_SET_BYTES, read_request, refuse_oversized_change_set
+from syncengine.peer_endpoint import PeerRequestRefused, refusal
+
+log = logging.getLogger("esync.peer_api")
 
 
-@require_GET
 def changes(request, source: str):
     """The source's changes here since `since`, leaving out those that came from the asker."""
     from syncengine.change_sets import to_lines
@@ -42,7 +46,6 @@ def changes(request, source: str):
     return StreamingHttpResponse(to_lines(mark, found), content_type="application/x-ndjson")
 
 
-@require_POST
 def apply_changes(request, source: str):
     """A batch of the asker's changes to the source's tables, applied here in one
     transaction, stamped as theirs."""
@@ -56,7 +59,7 @@ def apply_changes(request, source: str):
         with connect(connection_string, source) as database:
             shapes = database.shapes(tables)
             try:
-                _, batch = from_lines(split_lines(read_request(request)),
+                _, batch = from_lines(split_lines(read_request(request, MAX_CHANGE_SET_BYTES)),
                                       specs_of(shapes, source))
             except ChangeSetRejected as error:
                 return refusal(400, "change_set_rejected",
@@ -67,5 +70,10 @@ def apply_changes(request, source: str):
     except OdbcSourceUnavailable as error:
         return refusal(503, "source_unavailable", str(error))
     except Exception as error:
-        return refusal(500, "apply_failed", f"the changes could not be applied: {error}")
+        if not isinstance(error, DatabaseError) and type(error).__module__ != "pyodbc":
+            raise
+        log.exception("A change set from %s for %s could not be applied", request.peer.name,
+                      source)
+        raise PeerRequestRefused(409, "apply_failed", f"the changes could not be applied: "
+                                 f"{error}") from error
     return JsonResponse(result.as_dict())

@@ -6,45 +6,58 @@ refused. Writes take the run's stamp (the versions folder of replaced and delete
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
-from django.views.decorators.http import require_GET, require_POST
 
+from relationships import peer_grants
 from syncengine import file_delta, file_state, file_transfer
-from syncengine.file_rules import ITEMS, FileFilter, FilterRefused
+from syncengine.file_rules import ITEMS, FileFilter
+from syncengine.file_sync import CHUNK
 from syncengine.file_transfer import FileRefused
-from syncengine.peer_api import read_request, refusal
+from syncengine.peer_api import json_body, read_request
+from syncengine.peer_endpoint import PeerRequestRefused, refusal
 from syncengine.stream_chunks import coalesced
 
-
-class _Refused(Exception):
-    def __init__(self, response: JsonResponse) -> None:
-        self.response = response
+MAX_JSON_BODY = 64 * 1024 * 1024  # a list of paths or of block digests
 
 
 def _items(request) -> list[str]:
     items = [i for i in request.GET.get("items", "").split(",") if i]
     if not items or any(item not in ITEMS for item in items):
-        raise _Refused(refusal(400, "bad_request", f"items must be some of {', '.join(ITEMS)}"))
+        raise PeerRequestRefused(400, "bad_request", f"items must be some of {', '.join(ITEMS)}")
     return items
+
+
+def _number(request, name: str, default: str | None = None) -> int:
+    """A whole number of the query, from 0 to 2^63-1."""
+    text = request.GET.get(name, default)
+    if text is None or not text.isdigit() or len(text) > 19 or int(text) >= 2**63:
+        raise PeerRequestRefused(400, "bad_request", f"{name} must be a whole number from 0 "
+                                 "to 2^63-1")
+    return int(text)
 
 
 def _info(request) -> file_state.FileInfo:
     """The size, mtime and digest a file is to land with; a size past this server's limit
     per run is refused before anything is read or written."""
-    try:
-        info = file_state.FileInfo(int(request.GET["size"]), int(request.GET["mtime_ns"]),
-                                   str(request.GET["digest"]))
-    except (KeyError, ValueError) as error:
-        raise _Refused(refusal(400, "bad_request", "size, mtime_ns and digest are required")
-                       ) from error
+    size, digest = _number(request, "size"), request.GET.get("digest", "")
+    if not digest.isalnum() or len(digest) > 128:
+        raise PeerRequestRefused(400, "bad_request", "size, mtime_ns and digest are required")
+    info = file_state.FileInfo(size, _number(request, "mtime_ns"), digest)
     limit = _limits()[1]
-    if not 0 <= info.size <= limit:
-        raise _Refused(refusal(400, "file_refused", f"a file of {info.size} bytes is past this "
-                                                    f"server's limit of {limit} bytes per run"))
+    if info.size > limit:
+        raise PeerRequestRefused(400, "file_refused", f"a file of {info.size} bytes is past "
+                                 f"this server's limit of {limit} bytes per run")
     return info
+
+
+def _writable(request, relative: str) -> str:
+    """The path, if the relationship's profiles write it here (items, filter, exceptions)."""
+    if request.grant is not None and not peer_grants.write_admits(request.grant)(relative):
+        raise PeerRequestRefused(403, "not_allowed", f"{relative!r} is not a file a profile "
+                                 "of this relationship writes here (its category, its filter "
+                                 "or the global exceptions .config, .txt, .sln)")
+    return relative
 
 
 def _json_field(request, name: str, kind: type, message: str):
@@ -53,13 +66,9 @@ def _json_field(request, name: str, kind: type, message: str):
 
 def _json_body(request, name: str, kind: type, message: str) -> dict:
     """The request's JSON body, refused with `message` unless its `name` is a `kind`."""
-    try:
-        body = json.loads(request.body)
-        value = body[name]
-    except (ValueError, KeyError, TypeError) as error:
-        raise _Refused(refusal(400, "bad_request", message)) from error
-    if not isinstance(value, kind):
-        raise _Refused(refusal(400, "bad_request", message))
+    body = json_body(request, MAX_JSON_BODY)
+    if not isinstance(body, dict) or not isinstance(body.get(name), kind):
+        raise PeerRequestRefused(400, "bad_request", message)
     return body
 
 
@@ -67,20 +76,6 @@ def _limits() -> tuple[int, int]:
     return settings.ESYNC.max_files_per_run, settings.ESYNC.max_bytes_per_run
 
 
-def answers_refusals(view):
-    def wrapped(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except _Refused as refused:
-            return refused.response
-        except (FileRefused, FilterRefused) as error:
-            return refusal(400, "file_refused", str(error))
-    wrapped.__name__ = view.__name__
-    return wrapped
-
-
-@require_GET
-@answers_refusals
 def manifest(request):
     """The synced files here, or only what changed since the token of an earlier answer."""
     items = _items(request)
@@ -93,17 +88,16 @@ def manifest(request):
                          "complete": complete})
 
 
-@require_POST
-@answers_refusals
 def receive(request):
     """A framed stream of files to land here."""
+    admits = (peer_grants.write_admits(request.grant) if request.grant is not None
+              else None)
     received = file_transfer.receive_files(read_request(request), _items(request),
-                                           request.GET.get("stamp", ""), _limits())
+                                           request.GET.get("stamp", ""), _limits(),
+                                           admits=admits)
     return JsonResponse({"landed": received.landed, "refused": received.refused})
 
 
-@require_POST
-@answers_refusals
 def send(request):
     """The asked-for files as a framed stream."""
     items = _items(request)
@@ -114,8 +108,6 @@ def send(request):
                                  content_type="application/octet-stream")
 
 
-@require_POST
-@answers_refusals
 def delete(request):
     """Delete files that are still what the asker last saw (each kept in versions first)."""
     items, stamp = _items(request), file_transfer.check_stamp(request.GET.get("stamp", ""))
@@ -123,6 +115,7 @@ def delete(request):
                         "a JSON body {files: {path: digest}} is required")
     for path in files:
         file_transfer.target_of(path, items)
+        _writable(request, path)
     deleted, refused = [], []
     for path, digest in files.items():
         try:
@@ -133,8 +126,6 @@ def delete(request):
     return JsonResponse({"deleted": deleted, "refused": refused})
 
 
-@require_GET
-@answers_refusals
 def signature(request):
     """This server's block digests of a file, for a delta from the asker."""
     items = _items(request)
@@ -145,22 +136,20 @@ def signature(request):
                          **file_delta.Signature.of(target).as_json()})
 
 
-@require_POST
-@answers_refusals
 def patch(request):
     """Rebuild a file here from its current version and the asker's changed blocks."""
     items, stamp = _items(request), file_transfer.check_stamp(request.GET.get("stamp", ""))
     relative = request.GET.get("path", "")
     target = file_transfer.target_of(relative, items)
+    _writable(request, relative)
     info = _info(request)
     if not target.is_file() or file_state.digest_of(target) != request.GET.get("replaces"):
         return refusal(409, "changed", f"{relative} changed here during the sync")
-    staged = file_delta.apply_delta(target, read_request(request), info)
+    staged = file_delta.apply_delta(target, read_request(request, MAX_JSON_BODY + info.size),
+                                    info)
     return _landed(staged, relative, info, items, stamp, None)
 
 
-@require_POST
-@answers_refusals
 def delta(request):
     """What of a file here differs from the asker's version, described by its signature."""
     items = _items(request)
@@ -180,37 +169,45 @@ def delta(request):
     return StreamingHttpResponse(stream(), content_type="application/octet-stream")
 
 
-@require_GET
-@answers_refusals
 def partial(request):
     """How much of a resumable upload this server already holds."""
     relative = file_transfer.check_relative(request.GET.get("path", ""), _items(request))
-    held = file_transfer.partial_path(relative, request.GET.get("digest", ""))
+    held = file_transfer.partial_path(relative, _digest(request))
     return JsonResponse({"have": held.stat().st_size if held.exists() else 0})
 
 
-@require_POST
-@answers_refusals
+def _digest(request) -> str:
+    digest = request.GET.get("digest", "")
+    if not digest.isalnum() or len(digest) > 128:
+        raise PeerRequestRefused(400, "bad_request", "digest must be given (letters and "
+                                 "digits)")
+    return digest
+
+
 def chunk(request):
+    """A piece of a resumable upload: at most one chunk's size, inside the run's limit."""
     items = _items(request)
     relative = request.GET.get("path", "")
     file_transfer.target_of(relative, items)
+    _writable(request, relative)
+    offset, digest = _number(request, "offset"), _digest(request)
     try:
-        offset = int(request.GET.get("offset", ""))
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return refusal(400, "bad_request", "offset must be a number")
-    digest = request.GET.get("digest", "")
-    if not digest.isalnum():
-        return refusal(400, "bad_request", "digest must be given")
-    have = file_transfer.append_chunk(relative, digest, offset, read_request(request))
+        length = CHUNK + 1
+    if length > CHUNK:
+        raise PeerRequestRefused(413, "too_large", f"a chunk may not exceed {CHUNK:,} bytes")
+    if offset + length > _limits()[1]:
+        raise PeerRequestRefused(400, "file_refused", f"the file would grow past this "
+                                 f"server's limit of {_limits()[1]} bytes per run")
+    have = file_transfer.append_chunk(relative, digest, offset, read_request(request, CHUNK))
     return JsonResponse({"have": have})
 
 
-@require_POST
-@answers_refusals
 def commit(request):
     items, stamp = _items(request), file_transfer.check_stamp(request.GET.get("stamp", ""))
-    relative = file_transfer.check_relative(request.GET.get("path", ""), items)
+    relative = _writable(request, file_transfer.check_relative(request.GET.get("path", ""),
+                                                               items))
     info = _info(request)
     staged = file_transfer.finish_partial(relative, info)
     return _landed(staged, relative, info, items, stamp, request.GET.get("replaces"))
@@ -223,19 +220,17 @@ def _landed(staged, relative: str, info: file_state.FileInfo, items: list[str], 
     return JsonResponse({"landed": [relative]})
 
 
-@require_GET
-@answers_refusals
 def content(request):
     """A file's bytes from an offset on (a download that resumes)."""
     items = _items(request)
     target = file_transfer.target_of(request.GET.get("path", ""), items)
-    try:
-        offset = max(0, int(request.GET.get("offset", "0")))
-    except ValueError:
-        return refusal(400, "bad_request", "offset must be a number")
+    offset = _number(request, "offset", "0")
     if not target.is_file():
         return refusal(404, "not_found", "the file is not here")
     stat = target.stat()
+    if offset > stat.st_size:
+        raise PeerRequestRefused(416, "bad_offset", f"the file here has {stat.st_size} "
+                                 f"bytes; there is nothing at offset {offset}")
     response = StreamingHttpResponse(
         file_transfer.file_chunks(target, offset, stat.st_size - offset),
         content_type="application/octet-stream")

@@ -62,8 +62,11 @@ class PeerClient:
     """Calls one peer at host:port, accepting only the given trusted peers' server certificates."""
 
     def __init__(self, host: str, port: int, peers: Iterable[TrustedPeer], site: str = "default",
-                 connect_timeout: float = 5, read_timeout: float = 60, retries: int = 2) -> None:
+                 connect_timeout: float = 5, read_timeout: float = 60, retries: int = 2,
+                 relationship_id: int | None = None, run_id: int | None = None) -> None:
         self.host, self.port = host, port
+        # The answering side allows reads and writes by relationship, and writes by run.
+        self.relationship_id, self.run_id = relationship_id, run_id
         self.peers = list(peers)
         if not self.peers:
             raise CertificateRefused(host, port, "no trusted peer certificate to check it with")
@@ -154,6 +157,10 @@ class PeerClient:
                 "X-Esync-Version": reported_version(),
                 "X-Esync-Server-Id": str(get_server_info().server_id),
             }
+            if self.relationship_id is not None:
+                self._own_headers["X-Esync-Relationship"] = str(self.relationship_id)
+            if self.run_id is not None:
+                self._own_headers["X-Esync-Run"] = str(self.run_id)
         return {**self._own_headers, **(extra or {})}
 
     @contextmanager

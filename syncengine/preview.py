@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from esync_site.refusal import Refusal
 from syncengine.apply_changes import key_text
 from syncengine.change_sets import Change
-from syncengine.db_sync import SyncPlan, plan_sync
+from syncengine.db_sync import SyncPlan, client_for, plan_sync
 from syncengine.peer_client import PeerClient
 
 CONTENT_TABLE = "cms_content"
@@ -38,9 +38,7 @@ def preview_profile(profile, client: PeerClient | None = None) -> dict:
     if "database" not in profile.items:
         raise PreviewRefused(f"The profile {profile.name!r} does not sync the database; only "
                              "database profiles can be previewed.")
-    client = client or PeerClient.for_peer(
-        relationship.certificate, relationship.remote_host, relationship.remote_port,
-        read_timeout=PREVIEW_READ_TIMEOUT)
+    client = client or client_for(relationship, read_timeout=PREVIEW_READ_TIMEOUT)
     plan = plan_sync(relationship, profile.direction, profile.policy, client)
     return {"profile": profile.id, "profile_name": profile.name,
             "remote_name": relationship.remote_name, **shape_plan(plan)}

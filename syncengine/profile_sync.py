@@ -80,7 +80,7 @@ def run_profile(run: SyncRun) -> None:
     def progress(**fields) -> None:
         runs.report(run, **fields)
 
-    client = db_sync.client_for(profile.relationship)
+    client = db_sync.client_for(profile.relationship, run)
     if run.kind == SyncRun.Kind.FILE_SYNC:
         files = file_sync.sync_files(run, profile, progress, client,
                                      only_paths=run.selected_paths)

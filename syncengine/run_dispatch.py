@@ -4,6 +4,7 @@ then the next queued one."""
 from __future__ import annotations
 
 from esync_site.refusal import Refusal
+from relationships import announcements
 from syncengine import backup, resource_files, runs, table_copy
 from syncengine.change_sets import ChangeSetRejected
 from syncengine.file_transfer import FileRefused
@@ -29,7 +30,12 @@ def execute(run_id: int, worker: str = "") -> None:
 
 
 def _run(run: SyncRun) -> None:
+    opened = False
     try:
+        if run.relationship is not None:
+            # The peer accepts this run's writes only once it knows the run has started.
+            announcements.announce(run.relationship, run)
+            opened = True
         if run.kind == SyncRun.Kind.FULL_STAGE:
             from relationships.initial_sync import run_initial_sync
 
@@ -51,3 +57,6 @@ def _run(run: SyncRun) -> None:
                     message=f"The {run.get_kind_display().lower()} failed unexpectedly: "
                             f"{error!r}")
         raise
+    finally:
+        if opened:
+            announcements.end_run(run.relationship, run)

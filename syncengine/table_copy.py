@@ -125,34 +125,49 @@ def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 class _StreamReader:
     """A stream of newline-terminated lines in arbitrary chunks: JSON lines one at a time,
-    and a table's rows in COPY format passed on in large pieces without splitting a row."""
+    and a table's rows in COPY format passed on in large pieces without splitting a row.
+
+    Linear in the stream's size, however long a line: chunks are appended to one buffer (the
+    consumed front is dropped only once it is at least half of it), and a search for the next
+    newline resumes where the last one stopped rather than at the start of the line.
+    """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
-        self._buffer = b""
+        self._buffer = bytearray()
         self._at = 0  # what comes before this in the buffer was consumed
+        self._scan = 0  # no newline in the buffer between _at and this
 
     def _more(self) -> bool:
         for chunk in self._chunks:
             if chunk:
-                self._buffer = self._buffer[self._at:] + chunk
-                self._at = 0
+                if self._at and 2 * self._at >= len(self._buffer):
+                    del self._buffer[:self._at]
+                    self._scan = max(self._scan - self._at, 0)
+                    self._at = 0
+                self._buffer += chunk
                 return True
         return False
+
+    def _find(self, pattern: bytes) -> int:
+        """Where `pattern` (which starts with a newline) next is after what was consumed, or
+        -1. The search starts past the stretch known to hold no newline."""
+        return self._buffer.find(pattern, max(self._at, self._scan))
 
     def lines(self) -> Iterator[bytes]:
         """The next non-empty lines, without their newline; the last may lack one."""
         while True:
-            end = self._buffer.find(b"\n", self._at)
+            end = self._find(b"\n")
             if end < 0:
+                self._scan = len(self._buffer)
                 if self._more():
                     continue
-                line = self._buffer[self._at:]
-                self._buffer, self._at = b"", 0
+                line = bytes(self._buffer[self._at:])
+                self._buffer, self._at, self._scan = bytearray(), 0, 0
                 if line:
                     yield line
                 return
-            line, self._at = self._buffer[self._at:end], end + 1
+            line, self._at = bytes(self._buffer[self._at:end]), end + 1
             if line:
                 yield line
 
@@ -165,12 +180,15 @@ class _StreamReader:
             if self._buffer.startswith(PGCOPY_END, self._at):
                 self._at += len(PGCOPY_END)
                 return rows
-            end = self._buffer.find(b"\n" + PGCOPY_END, self._at)
+            end = self._find(b"\n" + PGCOPY_END)
             # Up to the end line, or else up to the last whole row: the rest could be the
             # start of the end line.
-            cut = end + 1 if end >= 0 else self._buffer.rfind(b"\n", self._at) + 1
+            cut = end + 1 if end >= 0 else \
+                self._buffer.rfind(b"\n", max(self._at, self._scan)) + 1
+            if end < 0:
+                self._scan = len(self._buffer)  # the rows went; what is left has no newline
             if cut > self._at:
-                data = self._buffer[self._at:cut]
+                data = bytes(self._buffer[self._at:cut])
                 self._at = cut
                 write(data)
                 rows += data.count(b"\n")

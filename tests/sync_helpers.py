@@ -139,3 +139,22 @@ folder = Folder.objects.order_by("id").first()
 c = content.create_content(folder, "Made after pairing", "<p>x</p>", None)
 print(c.id)
 """
+
+
+# A script prelude for tests that call a peer's API directly, as a peer would: it announces
+# a relationship (and a run in progress, unless run=None) and gives a client whose requests
+# belong to them. Format-safe: it holds no braces for str.format to expand.
+ANNOUNCED_CLIENT = '''
+from certificates.models import TrustedPeer
+from syncengine.peer_client import PeerClient
+ALL_ITEMS = ("database", "workarea", "templates", "bin")
+def announced_client(port, items=ALL_ITEMS, direction="bidirectional", run=1,
+                     initial="upload", kind="FullSync", relationship=1, **profile):
+    base = PeerClient.for_peer(TrustedPeer.objects.get(), "127.0.0.1", port)
+    base.post_json("/relationship", dict(
+        relationship=relationship, initial_direction=initial,
+        profiles=[dict(id=1, name="all", items=list(items), direction=direction, **profile)],
+        run=dict(id=run, kind=kind) if run else None))
+    return PeerClient.for_peer(TrustedPeer.objects.get(), "127.0.0.1", port,
+                               relationship_id=relationship, run_id=run)
+'''

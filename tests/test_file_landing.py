@@ -212,12 +212,14 @@ def test_a_run_that_would_move_more_than_the_limits_says_which_setting_to_raise(
 ])
 def test_the_file_api_refuses_a_malformed_body_with_a_reason(rf, site_root, view, body):
     from syncengine import peer_api_files
+    from syncengine.peer_endpoint import Rule, peer_endpoint
 
     (site_root / "css").mkdir(exist_ok=True)
     (site_root / "css/a.css").write_text("a")
     request = rf.post(f"/files/{view}?items=templates&stamp={STAMP}&path=css/a.css", body,
                       content_type="application/json")
-    response = getattr(peer_api_files, view)(request)
+    # As the sync service serves it (the refusals are answered by the endpoint wrapper).
+    response = peer_endpoint(getattr(peer_api_files, view), post=Rule.ANY_TRUSTED_PEER)(request)
     assert response.status_code == 400
     assert json.loads(response.content)["error"] == "bad_request"
     assert (site_root / "css/a.css").read_text() == "a"

@@ -9,6 +9,7 @@ import pytest
 
 from tests.real_instances import ADMIN_PASSWORD
 from tests.sync_helpers import (
+    ANNOUNCED_CLIENT,
     CREATE_CONTENT,
     contents,
     create_relationship,
@@ -18,11 +19,9 @@ from tests.sync_helpers import (
 
 pytestmark = pytest.mark.slow
 
-PUSH_AGAIN = """
-from certificates.models import TrustedPeer
-from syncengine.peer_client import PeerClient
+PUSH_AGAIN = ANNOUNCED_CLIENT + """
 from syncengine.peer_errors import PeerError
-client = PeerClient.for_peer(TrustedPeer.objects.get(), "127.0.0.1", {port})
+client = announced_client({port}, relationship={relationship}, run=999, kind="FullStage")
 try:
     with client.open("POST", "/initial-sync/database?files=abc", body=b"",
                      headers={{"X-Esync-Source-Rows": "999999"}}):
@@ -46,7 +45,8 @@ def test_scenario_1_staging_uploads_and_production_mirrors_it(real_instances, tm
         assert production.info()["server_number"] == 2
         result = staging.esync("initial-sync", str(relationship), "--wait")
         # The destination refuses a second copy pushed onto it, whatever the initiator says.
-        pushed = staging.python(PUSH_AGAIN.format(port=production.sync_port))
+        pushed = staging.python(PUSH_AGAIN.format(port=production.sync_port,
+                                                      relationship=relationship))
     assert "answered 409: this instance was already initialized" in pushed
     assert "Synchronization is Complete" in result.stdout
     assert "Success:" in result.stdout

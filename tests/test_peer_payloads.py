@@ -5,16 +5,14 @@ import json
 
 import pytest
 
-from tests.sync_helpers import contents, trust_both_ways
+from tests.sync_helpers import ANNOUNCED_CLIENT, contents, trust_both_ways
 
 pytestmark = pytest.mark.slow
 
-ASK = """
+ASK = ANNOUNCED_CLIENT + """
 import json
-from certificates.models import TrustedPeer
-from syncengine.peer_client import PeerClient
 from syncengine.peer_errors import PeerError
-client = PeerClient.for_peer(TrustedPeer.objects.get(), "127.0.0.1", {port})
+client = announced_client({port})
 answers = {{}}
 def ask(name, method, path, body=None, headers=None):
     try:
