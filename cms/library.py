@@ -6,6 +6,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -88,3 +89,69 @@ def add_to_library(
         folder=folder,
         uploaded_by=user,
     )
+
+
+# -- paths a library item may hold ------------------------------------------------------------
+# An image or file: a path below the site root. A quicklink: a link relative to this site
+# (`/content/12`, `news/`) or an http(s) URL. Anything else (`javascript:`, `data:`, `//host`,
+# a control character a browser would drop before reading the scheme) is refused on save and
+# shown as plain text, never as a link, if a stored row holds it anyway.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")  # and the backslash, which browsers read as "/"
+
+
+class LinkRefused(ValueError):
+    """A library path or quicklink that is neither relative nor http(s); the message says why."""
+
+
+def check_quicklink(link: str) -> str:
+    """The quicklink as given, or LinkRefused with a sentence."""
+    if not link.strip():
+        raise LinkRefused("A quicklink needs a link: a path on this site such as /content/12, "
+                          "or an address starting with http:// or https://.")
+    if _CONTROL.search(link) or link != link.strip():
+        raise LinkRefused("A quicklink may not contain control characters or backslashes, "
+                          "nor start or end with a space.")
+    if _SCHEME.match(link):
+        parts = urlsplit(link)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            scheme = link.split(":", 1)[0]
+            raise LinkRefused(f"A quicklink is a path on this site or an address starting "
+                              f"with http:// or https://; “{scheme[:20]}:” links are refused.")
+    elif link.startswith("//"):
+        raise LinkRefused("A quicklink to another server must start with http:// or https://.")
+    return link
+
+
+def check_library_path(path: str) -> str:
+    """An image's or file's site-root path as given, or LinkRefused with a sentence."""
+    if (not path or _CONTROL.search(path) or path != path.strip() or _SCHEME.match(path)
+            or any(part in ("", ".", "..") for part in path.split("/"))):
+        raise LinkRefused(f"A library file's path is a relative path below the site root, "
+                          f"such as uploadedimages/logo.png; {path[:80]!r} is not.")
+    return path
+
+
+def check_library_item(kind: str, path: str) -> str:
+    """The path a library item of this kind may hold, or LinkRefused with a sentence."""
+    if kind == LibraryItem.Kind.QUICKLINK:
+        return check_quicklink(path)
+    return check_library_path(path)
+
+
+def href_of(item: LibraryItem) -> str | None:
+    """What the library screen may link to for this item; None: show its path as text."""
+    try:
+        check_library_item(item.kind, item.path)
+    except LinkRefused:
+        return None
+    return item.url
+
+
+def add_quicklink(title: str, link: str, user: User | None,
+                  folder: Folder | None = None) -> LibraryItem:
+    """A new quicklink in the library; LinkRefused when the link is not relative or http(s)."""
+    check_quicklink(link)
+    return LibraryItem.objects.create(kind=LibraryItem.Kind.QUICKLINK,
+                                      title=title.strip() or link, path=link, folder=folder,
+                                      uploaded_by=user)

@@ -11,6 +11,7 @@ from django.template import Context, Template, TemplateSyntaxError
 
 from cms.membership import SignUpRefused, sign_up
 from cms.models import Content, UrlAlias
+from esync_site.content_security import serves_site_content
 
 PAGE_TEMPLATE = "templates/page.html"
 
@@ -48,12 +49,14 @@ def _with_editor_bar(html: str, content: Content, request) -> str:
     return html[:at] + bar + html[at:]
 
 
+@serves_site_content
 def page(request, content_id: int):
     """An approved content item as the site shows it."""
     content = get_object_or_404(Content, id=content_id, status=Content.Status.APPROVED)
     return _render_page(content, request)
 
 
+@serves_site_content
 def alias(request, alias: str):
     found = UrlAlias.objects.select_related("content").filter(alias=alias).first()
     if found is None or found.content.status != Content.Status.APPROVED:

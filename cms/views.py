@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import mimetypes
+import os
+
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import http_date, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from django.views.static import serve
+from django.views.static import was_modified_since
 
 from cms import content as content_service
 from cms import roles
 from cms.access import workarea_required
 from cms.folders import FolderNameRefused, create_folder, folder_tree
-from cms.forms import ContentForm, FolderForm, LibraryUploadForm
-from cms.library import UploadRefused, add_to_library
+from cms.forms import ContentForm, FolderForm, LibraryUploadForm, QuicklinkForm
+from cms.library import UploadRefused, add_quicklink, add_to_library, href_of
 from cms.models import Content, Folder, LibraryItem
-from cms.site_root import RESOURCE_FOLDERS
+from cms.site_root import RESOURCE_FOLDERS, NotServed, open_served_file
+from esync_site.content_security import serves_site_content
 
 
 def _folder_from(request) -> Folder | None:
@@ -104,7 +109,9 @@ def content_edit(request, content_id: int):
 
 
 def _library_images():
-    return LibraryItem.objects.filter(kind=LibraryItem.Kind.IMAGE).order_by("-uploaded_at")[:50]
+    """The images the editor may insert: those whose path is a site-root path."""
+    images = LibraryItem.objects.filter(kind=LibraryItem.Kind.IMAGE).order_by("-uploaded_at")
+    return [image for image in images[:50] if href_of(image)]
 
 
 @require_POST
@@ -145,8 +152,16 @@ def content_history(request, content_id: int):
 
 @workarea_required
 def library(request):
-    form = LibraryUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    adding_link = request.method == "POST" and "quicklink-link" in request.POST
+    form = LibraryUploadForm(None if adding_link else (request.POST or None),
+                             request.FILES or None)
+    link_form = QuicklinkForm(request.POST if adding_link else None, prefix="quicklink")
+    if adding_link and link_form.is_valid():
+        item = add_quicklink(link_form.cleaned_data["title"], link_form.cleaned_data["link"],
+                             request.user)
+        messages.success(request, f"Quicklink “{item.title}” added to the library.")
+        return redirect("cms:library")
+    if request.method == "POST" and not adding_link and form.is_valid():
         try:
             item = add_to_library(form.cleaned_data["file"], form.cleaned_data["title"],
                                   request.user)
@@ -154,18 +169,31 @@ def library(request):
             form.add_error("file", str(error))
         else:
             messages.success(request, f"“{item.title}” added to the library as {item.url}.")
-            return redirect(request.POST.get("next") or "cms:library")
-    items = LibraryItem.objects.order_by("-uploaded_at")
-    return render(request, "cms/library.html", {"form": form, "items": items})
+            return redirect(_local_next(request) or "cms:library")
+    items = [(item, href_of(item)) for item in LibraryItem.objects.order_by("-uploaded_at")]
+    return render(request, "cms/library.html", {"form": form, "link_form": link_form,
+                                                "items": items},
+                  status=400 if request.method == "POST" else 200)
 
 
+def _local_next(request) -> str | None:
+    """The `next` a form posted, when it is a page of this server (never another host)."""
+    target = request.POST.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return None
+
+
+@serves_site_content
 def site_file(request, folder: str, path: str):
     """Public files of the site root (library images and files, assets)."""
     if folder.lower() not in RESOURCE_FOLDERS or folder.lower() == "privateassets":
         raise Http404()
-    return serve(request, path, document_root=settings.SITE_ROOT / folder.lower())
+    return _served(request, f"{folder.lower()}/{path}")
 
 
+@serves_site_content
 def site_root_file(request, path: str):
     """The site's own files from the site root (stylesheets, scripts, images of the templates):
     what a Templates profile moves, served as the web server of the site would."""
@@ -173,4 +201,24 @@ def site_root_file(request, path: str):
 
     if item_of(path) != "templates":
         raise Http404()
-    return serve(request, path, document_root=settings.SITE_ROOT)
+    return _served(request, path)
+
+
+def _served(request, relative: str) -> HttpResponse:
+    """The file at `relative` below the site root, never through a link (see
+    open_served_file); a refused or missing file is a plain 404 that names nothing."""
+    try:
+        fd = open_served_file(settings.SITE_ROOT, relative, home=settings.ESYNC_HOME)
+    except NotServed:
+        raise Http404() from None
+    status = os.fstat(fd)
+    if not was_modified_since(request.META.get("HTTP_IF_MODIFIED_SINCE"), status.st_mtime):
+        os.close(fd)
+        return HttpResponseNotModified()
+    content_type, encoding = mimetypes.guess_type(relative)
+    response = FileResponse(os.fdopen(fd, "rb"),
+                            content_type=content_type or "application/octet-stream")
+    response.headers["Last-Modified"] = http_date(status.st_mtime)
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+    return response

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "esync_site.content_security.ContentSecurityPolicyMiddleware",
     "syncengine.peer_auth.PeerAuthenticationMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -117,6 +118,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 SESSION_COOKIE_NAME = f"esync_{ESYNC.name}_session"  # two instances on one host keep apart
 CSRF_COOKIE_NAME = f"esync_{ESYNC.name}_csrftoken"
 SESSION_COOKIE_HTTPONLY = True
+# No script reads the CSRF token from the cookie: our forms carry it in the page.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "SAMEORIGIN"
 
 EMAIL_BACKEND = os.environ.get(
