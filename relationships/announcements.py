@@ -18,6 +18,8 @@ from syncengine.peer_errors import PeerError
 
 log = logging.getLogger("esync.announcements")
 
+QUIET_TIMEOUT = 5  # seconds a best-effort announcement waits for the peer's answer
+
 
 def payload(relationship: Relationship, run=None) -> dict:
     """The announcement: the relationship, its profiles and (given one) the run starting."""
@@ -48,7 +50,8 @@ def announce_quietly(relationship: Relationship) -> str:
     from syncengine.db_sync import client_for
 
     try:
-        client_for(relationship, read_timeout=30, retries=0).post_json(
+        # Short: an administrator's save waits for it (a busy peer is told at the next run).
+        client_for(relationship, read_timeout=QUIET_TIMEOUT, retries=0).post_json(
             "/relationship", payload(relationship))
     except (PeerError, Refusal, OSError, ValueError) as error:
         log.info("Could not announce relationship %s to %s: %s", relationship.pk,

@@ -52,6 +52,8 @@ def _refusals() -> tuple[tuple[type[BaseException], Callable[[BaseException], Js
                          ...]:
     """Known refusals and malformed input, each to its status (imported late: the engine's
     modules import this one)."""
+    from django.db import OperationalError
+
     from syncengine.change_sets import ChangeSetRejected
     from syncengine.file_rules import FilterRefused
     from syncengine.file_transfer import FileRefused
@@ -71,6 +73,10 @@ def _refusals() -> tuple[tuple[type[BaseException], Callable[[BaseException], Js
                                           "a number in the request is out of range")),
         (UnicodeError, lambda e: refusal(400, "bad_request", "the request is not UTF-8")),
         (SuspiciousOperation, lambda e: refusal(400, "bad_request", str(e))),
+        # A database busy past its timeout (another writer holds SQLite's lock) or gone.
+        (OperationalError, lambda e: refusal(503, "database_busy",
+                                             "this server's database is busy or unavailable; "
+                                             "try again later")),
     )
 
 
