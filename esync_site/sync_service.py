@@ -94,6 +94,12 @@ def run_sync_service() -> None:
         _wait_for_identity()
     except KeyboardInterrupt:
         return
+    from syncengine.resource_files import remove_stale_incoming
+
+    removed = remove_stale_incoming()  # what transfers cut short or runs ended left behind
+    if removed:
+        log.info("Removed %d stale incoming upload(s): %s", len(removed),
+                 ", ".join(removed[:10]))
     adapter = PinnedTrustSSLAdapter()
     # The timeout is each read or write of a request being served (streamed bodies are slow);
     # the handshake and the request head have their own (ReceptionLimits).

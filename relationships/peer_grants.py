@@ -159,6 +159,12 @@ def remove(peer: TrustedPeer, remote_relationship_id: object) -> bool:
     return bool(deleted)
 
 
+def incoming_run_of(grant: PeerRelationship, remote_run_id: object) -> IncomingRun | None:
+    """The peer's run of this relationship with that id (ended or not), if it was announced."""
+    return IncomingRun.objects.filter(relationship=grant,
+                                      remote_run_id=_whole(remote_run_id, "run")).first()
+
+
 def end_run(grant: PeerRelationship, remote_run_id: object) -> bool:
     ended = IncomingRun.objects.filter(
         relationship=grant, remote_run_id=_whole(remote_run_id, "run"), ended_at=None,

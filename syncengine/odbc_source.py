@@ -153,8 +153,23 @@ class ExternalDatabase:
     def apply(self, changes: list[Change], origin: str,
               shapes: dict[str, TableShape]) -> ApplyResult:
         """Apply `changes` from the peer `origin` in one transaction, stamped as theirs.
-        Parents' rows go in first and out last; a row that fails is skipped and reported."""
+        Parents' rows go in first and out last; a row that fails its model's checks
+        (row_checks) or the database is skipped and reported, the others apply."""
+        from syncengine import row_checks
+
         result = ApplyResult()
+        changes, refused = row_checks.screen(
+            changes, specs_of(shapes, self.source), vendor="postgresql",
+            types={name: shape.types for name, shape in shapes.items()})
+        for left_out in refused:
+            change = left_out.change
+            stage = DELETES if change.is_delete else INSERTS
+            if not change.is_delete and left_out.key_sound and self._present(
+                    shapes[change.table], change.key):
+                stage = UPDATES
+            result.skipped.append(Skip(change.table, stage,
+                                       f"refused before applying: {left_out.reason}"[:1000],
+                                       key_text(change.key)[:200]))
         by_table: dict[str, list[Change]] = {}
         for change in changes:
             by_table.setdefault(change.table, []).append(change)
@@ -177,6 +192,11 @@ class ExternalDatabase:
         finally:
             self.conn.autocommit = True
         return result
+
+    def _present(self, shape: TableShape, key: tuple) -> bool:
+        match = " AND ".join(f"{quote(c)} = CAST(%s AS {shape.types[c]})" for c in shape.pk)
+        return bool(self.query(f"SELECT 1 FROM {quote(shape.name)} WHERE {match}",
+                               [_param(v) for v in key]))
 
     def _write(self, shape: TableShape, change: Change, result: ApplyResult) -> None:
         import pyodbc
@@ -201,8 +221,7 @@ class ExternalDatabase:
             if change.is_delete:
                 stage = DELETES
             else:
-                there = self.query(f"SELECT 1 FROM {table} WHERE {match}", key)
-                stage = UPDATES if there else INSERTS
+                stage = UPDATES if self._present(shape, change.key) else INSERTS
             text = " ".join(str(error.args[-1] if error.args else error).split())[:1000]
             result.skipped.append(Skip(shape.name, stage, text, key_text(change.key)))
 

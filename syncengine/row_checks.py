@@ -224,7 +224,9 @@ def _check_declared(declared: str, value: object, vendor: str) -> str | None:
             return None
         return f"{shown(value)} is not true or false"
     bits = PG_INTEGERS.get(declared, 0) if vendor == "postgresql" else 0
-    if bits and type(value) is int and not -(2**(bits - 1)) <= value < 2**(bits - 1):
+    if bits and type(value) is not int:
+        return f"{shown(value)} is not a whole number"
+    if bits and not -(2**(bits - 1)) <= value < 2**(bits - 1):
         return f"{shown(value)} does not fit in {declared}"
     if vendor == "postgresql" and isinstance(value, str):
         limit = _declared_length(declared)
@@ -244,12 +246,17 @@ def _declared_length(declared: str) -> int | None:
 
 # -- a change set -----------------------------------------------------------------------------
 
-def screen(changes: list[Change], specs: dict[str, TableSpec],
+def screen(changes: list[Change], specs: dict[str, TableSpec], *,
+           types: dict[str, dict[str, str]] | None = None, vendor: str | None = None,
            ) -> tuple[list[Change], list[RefusedRow]]:
-    """(the changes that may be applied, the rows refused with their reasons)."""
+    """(the changes that may be applied, the rows refused with their reasons).
+
+    Custom tables are checked against their declared column types: those of this site's
+    database, or `types` (table -> column -> type) of another `vendor`'s (an ODBC source)."""
     accepted: list[Change] = []
     refused: list[RefusedRow] = []
-    custom_types: dict[str, dict[str, str]] = {}
+    custom_types: dict[str, dict[str, str]] = dict(types or {})
+    vendor = vendor or connection.vendor
     for change in changes:
         spec = specs.get(change.table)
         if spec is None:  # not synced here: the applier leaves it out
@@ -266,7 +273,7 @@ def screen(changes: list[Change], specs: dict[str, TableSpec],
                 if spec.name not in custom_types:
                     custom_types[spec.name] = _custom_types(spec)
                 reasons = check_shaped_row(custom_types[spec.name], spec.columns, change.row,
-                                           connection.vendor)
+                                           vendor)
             if reasons:
                 refused.append(RefusedRow(change, "; ".join(reasons), key_sound=True))
                 continue

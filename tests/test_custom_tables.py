@@ -187,6 +187,37 @@ def test_an_odbc_tables_changes_are_read_and_applied_exactly():
             [("stock", '["Crème brûlée"]', "I", "peer-1")]
 
 
+@pytest.mark.django_db
+def test_an_odbc_row_that_does_not_fit_its_column_is_skipped_with_its_reason_and_the_rest_applies():
+    """In-process: a peer's batch for an ODBC table holds a row whose quantity is text; that
+    row is refused before applying, with the reason, and the good row of the batch lands."""
+    import dataclasses
+
+    from syncengine.custom_tables import register
+    from syncengine.odbc_source import connect
+
+    with scratch_odbc_database() as (here_url, here), \
+            scratch_odbc_database() as (there_url, there):
+        for url in (here_url, there_url):
+            sql(url, STOCK)
+        register("stock", odbc=here, source="warehouse")
+        sql(here_url, INSERT_STOCK, STOCK_ROW)
+        with connect(here, "warehouse") as source:
+            shapes = source.shapes(["stock"])
+            good = source.changes(0, source.high_water_mark(), "", shapes)[0]
+        bad = dataclasses.replace(good, key=("Tarte",), seq=good.seq + 1,
+                                  row={**good.row, "sku": "Tarte", "qty": "a great many"})
+
+        with connect(there, "warehouse") as target:
+            result = target.apply([good, bad], "peer-1", target.shapes(["stock"]))
+        assert result.applied == 1
+        assert [(s.table, s.stage, s.key) for s in result.skipped] == \
+            [("stock", "ApplyingInserts", 'Tarte')]
+        assert "refused before applying" in result.skipped[0].error
+        assert "qty" in result.skipped[0].error
+        assert sql(there_url, "SELECT sku FROM stock") == [("Crème brûlée",)]
+
+
 # -- two real instances -----------------------------------------------------------------------
 
 PRICE_LIST = """
