@@ -96,7 +96,11 @@ def run_sync_service() -> None:
         return
     from syncengine.resource_files import remove_stale_incoming
 
-    removed = remove_stale_incoming()  # what transfers cut short or runs ended left behind
+    try:  # what transfers cut short or runs ended left behind
+        removed = remove_stale_incoming()
+    except OSError as error:  # the service answers anyway; a transfer says what is wrong
+        log.warning("Could not remove stale incoming uploads: %s", error)
+        removed = []
     if removed:
         log.info("Removed %d stale incoming upload(s): %s", len(removed),
                  ", ".join(removed[:10]))
