@@ -171,19 +171,23 @@ def apply_peer_folder(folder: Path) -> TrustedPeer:
 
     pem = {role: files[manifest["certificates"][role]["file"]].decode() for role in certificates}
     with transaction.atomic():
-        # Re-applying a peer replaces its old certificates (e.g. after it regenerated).
-        TrustedPeer.objects.filter(server_id=manifest["server_id"]).delete()
+        # Re-applying a peer replaces its old certificates (e.g. after it regenerated) in
+        # place: what this instance decided about the peer (its relationships here and their
+        # narrowing) stays. Another peer holding one of these certificates is replaced.
         fingerprints = [fingerprint(c) for c in certificates.values()]
-        TrustedPeer.objects.filter(server_fingerprint__in=fingerprints).delete()
-        TrustedPeer.objects.filter(client_fingerprint__in=fingerprints).delete()
-        return TrustedPeer.objects.create(
-            name=manifest["name"],
+        others = TrustedPeer.objects.exclude(server_id=manifest["server_id"])
+        others.filter(server_fingerprint__in=fingerprints).delete()
+        others.filter(client_fingerprint__in=fingerprints).delete()
+        peer, _ = TrustedPeer.objects.update_or_create(
             server_id=manifest["server_id"],
-            esync_version=manifest["esync_version"],
-            server_cert_pem=pem["server"],
-            client_cert_pem=pem["client"],
-            server_fingerprint=fingerprint(certificates["server"]),
-            client_fingerprint=fingerprint(certificates["client"]),
-            server_not_after=certificates["server"].not_valid_after_utc,
-            client_not_after=certificates["client"].not_valid_after_utc,
-        )
+            defaults=dict(
+                name=manifest["name"],
+                esync_version=manifest["esync_version"],
+                server_cert_pem=pem["server"],
+                client_cert_pem=pem["client"],
+                server_fingerprint=fingerprint(certificates["server"]),
+                client_fingerprint=fingerprint(certificates["client"]),
+                server_not_after=certificates["server"].not_valid_after_utc,
+                client_not_after=certificates["client"].not_valid_after_utc,
+            ))
+        return peer

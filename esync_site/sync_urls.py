@@ -23,6 +23,8 @@ urlpatterns = [
          name="relationship_initial_sync"),
     path("relationships/<int:relationship_id>/delete/", relationship_views.delete,
          name="relationship_delete"),
+    path("peer-relationships/<int:relationship_id>/narrow/",
+         relationship_views.narrow_peer_relationship, name="peer_relationship_narrow"),
     path("relationships/<int:relationship_id>/log/", engine_views.relationship_log,
          name="relationship_log"),
     path("relationships/<int:relationship_id>/profiles/new/", profile_views.add,

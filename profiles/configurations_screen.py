@@ -1,8 +1,10 @@
 """What View All Synchronization Configurations shows, in a fixed number of queries however
 many relationships and profiles there are: one for the relationships (with their certificate
 and last run), one for the profiles (with their last run and last full sync), one for
-unreviewed collisions. Runs are read through subqueries, never through lists of ids (which
-SQLite would split into batches).
+unreviewed collisions, two for the relationships peers hold with this instance ("Profiles of
+PEER that write here": their announced profiles and this administrator's narrowing). Runs
+are read through subqueries, never through lists of ids (which SQLite would split into
+batches).
 
 A profile row is rendered here, by one str.format of escaped values (PROFILE_ROW), not by the
 template's tags: with a thousand profiles, a tag-per-cell row took most of the screen's 150 ms
@@ -20,8 +22,9 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from profiles.models import Profile
+from relationships import peer_grants
 from relationships.initial_sync import force_prerequisites_missing
-from relationships.models import Relationship
+from relationships.models import PeerRelationship, Relationship
 from syncengine.collision_review import has_unreviewed
 from syncengine.models import SyncRun
 
@@ -77,7 +80,28 @@ def configurations_screen() -> dict:
         "profiles": [profile_row_html(row_state(p, base), base) for p in r.profiles.all()],
     } for r in relationships]
     return {"blocks": blocks, "unreviewed_collisions": has_unreviewed(), "base": base,
-            "log_icon": mark_safe(LOG_ICON)}
+            "log_icon": mark_safe(LOG_ICON), "peer_blocks": peer_blocks()}
+
+
+ITEM_LABELS = dict(Profile.Item.choices)
+
+
+def peer_blocks() -> list[dict]:
+    """Per relationship a peer holds with this instance: what peer_grants.described says of
+    it, and the narrowing form's boxes (item, label, ticked)."""
+    grants = PeerRelationship.objects.active().select_related("peer").prefetch_related("profiles") \
+        .order_by("peer__name", "remote_relationship_id")
+    blocks = []
+    for grant in grants:
+        said = peer_grants.described(grant)
+        said["announced"] = _when(grant.announced_at)
+        said["boxes"] = [{"item": item, "label": ITEM_LABELS[item],
+                          "ticked": item in said["allowed_items"]}
+                         for item in peer_grants.ITEMS]
+        for profile in said["profiles"]:
+            profile["items_words"] = ", ".join(ITEM_LABELS[i] for i in profile["items"])
+        blocks.append(said)
+    return blocks
 
 
 def relationship_states() -> list[dict]:

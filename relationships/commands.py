@@ -33,6 +33,34 @@ def add_parsers(sub, home_option) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(handler=delete)
 
+    p = actions.add_parser(
+        "peers", parents=[home_option],
+        help="the relationships peers hold with this server: their announced profiles and "
+             "what they may write here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=peers)
+    p = actions.add_parser(
+        "narrow", parents=[home_option],
+        help="what a peer's relationship may write here at most",
+        description="Narrow what a peer's relationship may write on this server, whatever its "
+                    "announced profiles say (the configurations screen's \"Profiles of PEER "
+                    "that write here\" form). Give --items, a privileged option, or both; "
+                    "what is not given stays as it is.")
+    p.add_argument("peer_relationship", metavar="PEER_RELATIONSHIP_ID",
+                   help="its id here, as `esync relationship peers` lists it")
+    p.add_argument("--items", type=_narrowed_items, metavar="ITEMS",
+                   help="the items it may write here at most, comma-separated: some of "
+                        "database, workarea, templates, bin; `none` stops every write")
+    privileged = p.add_mutually_exclusive_group()
+    privileged.add_argument("--accept-privileged", dest="privileged", action="store_const",
+                            const=True, help="apply its changes that make someone superuser, "
+                            "staff, an Administrator or a Synchronization Admin, or change an "
+                            "Administrator's password or e-mail")
+    privileged.add_argument("--hold-privileged", dest="privileged", action="store_const",
+                            const=False, help="hold such changes for an Administrator's "
+                            "review (the default for a new relationship)")
+    p.set_defaults(handler=narrow)
+
     p = sub.add_parser("initial-sync", parents=[home_option],
                        help="copy the site once, in the relationship's direction")
     p.add_argument("relationship")
@@ -108,6 +136,76 @@ def delete(args: argparse.Namespace) -> int:
 
     delete_relationship(relationship)
     print(f"Deleted the relationship with {relationship.remote_name}.")
+    return 0
+
+
+def _narrowed_items(text: str) -> list[str]:
+    # Read while the arguments are parsed, before Django is set up: file_rules is plain.
+    from syncengine.file_rules import ITEMS
+
+    if text.strip().lower() == "none":
+        return []
+    items = [i.strip() for i in text.split(",") if i.strip()]
+    unknown = [i for i in items if i not in ITEMS]
+    if unknown or not items:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown) or repr(text)}: give some of "
+                                         f"{', '.join(ITEMS)}, or none")
+    return items
+
+
+def _peer_relationships():
+    from relationships.models import PeerRelationship
+
+    return PeerRelationship.objects.active().select_related("peer").prefetch_related("profiles") \
+        .order_by("peer__name", "remote_relationship_id")
+
+
+def peers(args: argparse.Namespace) -> int:
+    setup_instance(args)
+    from relationships.peer_grants import described
+
+    listed = [described(grant) for grant in _peer_relationships()]
+    if args.json:
+        print(json.dumps(listed, indent=2))
+        return 0
+    if not listed:
+        print("No peer holds a relationship with this server.")
+    for g in listed:
+        print(f"{g['id']:>3}  {g['peer']}'s relationship {g['remote_relationship_id']} (its site "
+              f"{g['remote_site']} ↔ {g['local_site']} here), initial copy "
+              f"{'onto' if g['initial_direction'] == 'upload' else 'from'} this server")
+        print(f"     {g['in_words']}")
+        print(f"     At most: {', '.join(g['allowed_items']) or 'nothing'} (esync relationship "
+              f"narrow {g['id']} --items ...)")
+        for profile in g["profiles"]:
+            writes = (f"writes {', '.join(profile['writes_here'])} here"
+                      if profile["writes_here"] else "writes nothing here")
+            print(f"     - {profile['name']}: {', '.join(profile['items'])} · "
+                  f"{profile['direction_words']} · {profile['filter_words']} · {writes}")
+        if not g["profiles"]:
+            print("     (no profile announced)")
+    return 0
+
+
+def narrow(args: argparse.Namespace) -> int:
+    setup_instance(args)
+    from relationships.peer_grants import may_write_in_words
+    from relationships.peer_grants import narrow as narrow_grant
+
+    if args.items is None and args.privileged is None:
+        print("esync: give --items, --accept-privileged or --hold-privileged",
+              file=sys.stderr)
+        return 2
+    key = args.peer_relationship
+    known = key.isascii() and key.isdigit() and len(key) < 19
+    grant = _peer_relationships().filter(pk=int(key)).first() if known else None
+    if grant is None:
+        raise Refusal(f"No peer relationship {key!r} here; see `esync relationship peers`.")
+    narrow_grant(grant, grant.writable_items if args.items is None else args.items,
+                 grant.accept_privileged_changes if args.privileged is None
+                 else args.privileged)
+    print(may_write_in_words(grant))
+    print(f"At most: {', '.join(grant.writable_items) or 'nothing'}.")
     return 0
 
 

@@ -1,6 +1,7 @@
 from django import forms
 
 from certificates.models import TrustedPeer
+from relationships.peer_grants import ITEMS
 
 
 class ConnectForm(forms.Form):
@@ -26,3 +27,13 @@ class ConnectForm(forms.Form):
         if not value or any(c in value for c in "/ @?#"):
             raise forms.ValidationError("Enter a host name or address, e.g. production.example")
         return value
+
+
+class NarrowForm(forms.Form):
+    """What a peer's relationship may write here at most (configurations screen, "Profiles
+    of PEER that write here"). `nothing` is the "Allow nothing" button, which asks first."""
+
+    # The screen labels the boxes (profiles.configurations_screen): the values are checked here.
+    items = forms.MultipleChoiceField(required=False, choices=[(i, i) for i in ITEMS])
+    accept_privileged = forms.BooleanField(required=False)
+    nothing = forms.BooleanField(required=False)

@@ -99,6 +99,12 @@ class Relationship(models.Model):
         return self.state == self.State.STAGED
 
 
+class PeerRelationshipQuerySet(models.QuerySet):
+    def active(self) -> PeerRelationshipQuerySet:
+        """The relationships the peer still holds (not withdrawn)."""
+        return self.filter(withdrawn_at=None)
+
+
 class PeerRelationship(models.Model):
     """A relationship that a peer holds with this instance: the answering side's record.
 
@@ -122,6 +128,11 @@ class PeerRelationship(models.Model):
     accept_privileged_changes = models.BooleanField(default=False)
     announced_at = models.DateTimeField(auto_now=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The peer deleted it: nothing of it reads or writes here, but the record stays, so the
+    # narrowing above still bounds any relationship the peer announces later.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PeerRelationshipQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]

@@ -30,9 +30,15 @@ from django.utils import timezone
 from certificates.models import TrustedPeer
 from esync_site.refusal import Refusal
 from relationships.models import AnnouncedProfile, IncomingRun, PeerRelationship, Relationship
-from syncengine.file_rules import FileFilter, FilterRefused, is_synced, item_of
+from syncengine.file_rules import (
+    GLOBAL_EXCEPTIONS,
+    ITEMS,
+    FileFilter,
+    FilterRefused,
+    is_synced,
+    item_of,
+)
 
-ITEMS = ("database", "workarea", "templates", "bin")
 DIRECTIONS = ("upload", "download", "bidirectional")
 RUN_KINDS = ("FullStage", "FullSync", "FileSync", "ContentSync", "FolderSync")
 MAX_PROFILES = 1000
@@ -130,11 +136,14 @@ def announce(peer: TrustedPeer, payload: object) -> PeerRelationship:
         peer=peer, remote_relationship_id=said["relationship"],
         defaults={"local_site": said["remote_site"], "remote_site": said["local_site"],
                   "initial_direction": said["initial_direction"],
-                  "writable_items": list(ITEMS)})
-    if not created:
+                  "writable_items": _ceiling_of(peer)})
+    if not created:  # a withdrawn one comes back with its narrowing
+        grant.local_site = said["remote_site"]
         grant.remote_site = said["local_site"]
         grant.initial_direction = said["initial_direction"]
-        grant.save(update_fields=["remote_site", "initial_direction", "announced_at"])
+        grant.withdrawn_at = None
+        grant.save(update_fields=["local_site", "remote_site", "initial_direction",
+                                  "withdrawn_at", "announced_at"])
     kept = [p["id"] for p in said["profiles"]]
     grant.profiles.exclude(remote_profile_id__in=kept).delete()
     for p in said["profiles"]:
@@ -151,12 +160,32 @@ def announce(peer: TrustedPeer, payload: object) -> PeerRelationship:
     return grant
 
 
+def _ceiling_of(peer: TrustedPeer) -> list[str]:
+    """What a relationship the peer announces for the first time may write here at most: what
+    its other relationships here may, withdrawn ones included (all items for its first). A
+    peer cannot step around this administrator's narrowing by announcing another
+    relationship id, nor by withdrawing the narrowed one first."""
+    allowed = set(ITEMS)
+    for items in PeerRelationship.objects.filter(peer=peer).values_list("writable_items",
+                                                                         flat=True):
+        allowed &= set(items)
+    return [i for i in ITEMS if i in allowed]
+
+
 def remove(peer: TrustedPeer, remote_relationship_id: object) -> bool:
-    """The peer deleted its relationship: nothing of it may write here any more."""
-    deleted, _ = PeerRelationship.objects.filter(
+    """The peer deleted its relationship: nothing of it may read or write here any more.
+    The record stays, withdrawn, with this administrator's narrowing (see _ceiling_of)."""
+    grant = PeerRelationship.objects.active().filter(
         peer=peer, remote_relationship_id=_whole(remote_relationship_id, "relationship"),
-    ).delete()
-    return bool(deleted)
+    ).first()
+    if grant is None:
+        return False
+    with transaction.atomic():
+        grant.profiles.all().delete()
+        grant.runs.filter(ended_at=None).update(ended_at=timezone.now())
+        grant.withdrawn_at = timezone.now()
+        grant.save(update_fields=["withdrawn_at"])
+    return True
 
 
 def incoming_run_of(grant: PeerRelationship, remote_run_id: object) -> IncomingRun | None:
@@ -180,7 +209,7 @@ def grant_of(peer: TrustedPeer, remote_relationship_id: str | None) -> PeerRelat
             int(remote_relationship_id) >= _BIG:
         raise NotAllowed(f"{peer.name} named no relationship: every request that reads or "
                          "writes site data belongs to one (update esync on the peer)")
-    grant = PeerRelationship.objects.filter(
+    grant = PeerRelationship.objects.active().filter(
         peer=peer, remote_relationship_id=int(remote_relationship_id)).first()
     if grant is None:
         raise NotAllowed(f"{peer.name} holds no relationship {remote_relationship_id} with "
@@ -210,13 +239,42 @@ def writable_items(grant: PeerRelationship) -> set[str]:
 
 
 def refuse_unless_writable(grant: PeerRelationship, items: list[str]) -> None:
+    """NotAllowed, saying why, unless the peer may write all of `items` here. The sentence
+    names both servers: it ends up in the log of the run on the peer."""
     allowed = writable_items(grant)
-    refused = [i for i in items if i not in allowed]
-    if refused:
-        raise NotAllowed(
-            f"{grant.peer.name} may not write {', '.join(refused)} here: no profile of its "
-            "relationship moves them towards this instance, or this instance's administrator "
-            f"does not allow it (allowed: {', '.join(sorted(allowed)) or 'nothing'})")
+    refused = [i for i in ITEMS if i in items and i not in allowed]
+    if not refused:
+        return
+    here, peer = _this_instance(), grant.peer.name
+    held_back = [i for i in refused if i not in grant.writable_items]
+    unannounced = [i for i in refused if i not in held_back]
+    reasons = []
+    if held_back:
+        reasons.append(f"{here}'s administrator does not allow {peer} to write "
+                       f"{_and(held_back)} there")
+    if unannounced:
+        reasons.append(f"no profile of {peer}'s relationship {grant.remote_relationship_id} "
+                       f"moves {_and(unannounced)} towards {here} (upload or bidirectional)")
+    raise NotAllowed(f"{peer} may not write {_and(refused)} on {here}: "
+                     f"{'; '.join(reasons)}. It may write: {_and(sorted_items(allowed))}.")
+
+
+def _this_instance() -> str:
+    from django.conf import settings
+
+    return settings.ESYNC.name
+
+
+def _and(items: list[str]) -> str:
+    """`database, templates and bin`; `nothing` for none."""
+    if not items:
+        return "nothing"
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def sorted_items(items) -> list[str]:
+    """The items in the screens' order (database, workarea, templates, bin)."""
+    return [i for i in ITEMS if i in items]
 
 
 def write_admits(grant: PeerRelationship) -> Callable[[str], bool]:
@@ -253,12 +311,66 @@ def refuse_unless_initial_source(grant: PeerRelationship) -> None:
 # -- this administrator's narrowing -----------------------------------------------------------
 
 def narrow(grant: PeerRelationship, items: list[str], privileged: bool) -> PeerRelationship:
-    """What the administrator here allows the relationship to write."""
+    """What the administrator here allows the relationship to write at most: some of ITEMS
+    (none stops every write), and whether privileged-account changes apply or are held."""
+    if not isinstance(items, list | tuple | set) or not all(isinstance(i, str) for i in items):
+        raise AnnouncementRefused(f"items are a list of some of {', '.join(ITEMS)}")
     unknown = [i for i in items if i not in ITEMS]
     if unknown:
         raise AnnouncementRefused(f"unknown items {', '.join(unknown)}: some of "
                                   f"{', '.join(ITEMS)}")
-    grant.writable_items = [i for i in ITEMS if i in items]
-    grant.accept_privileged_changes = privileged
+    grant.writable_items = sorted_items(items)
+    grant.accept_privileged_changes = bool(privileged)
     grant.save(update_fields=["writable_items", "accept_privileged_changes"])
     return grant
+
+
+def may_write_in_words(grant: PeerRelationship) -> str:
+    """What the peer may now write here, as the screen and the command line say it."""
+    allowed = sorted_items(writable_items(grant))
+    privileged = ("privileged-account changes apply" if grant.accept_privileged_changes
+                  else "privileged-account changes are held for review")
+    if not allowed:
+        return f"{grant.peer.name} may now write nothing here."
+    database = f"; {privileged}" if "database" in allowed else ""
+    return f"{grant.peer.name} may now write {_and(allowed)} here{database}."
+
+
+DIRECTION_WORDS = {"upload": "Upload ({peer} → here)", "download": "Download (here → {peer})",
+                   "bidirectional": "Bidirectional"}
+
+
+def filter_in_words(profile: AnnouncedProfile) -> str:
+    """The announced profile's file filter, with what it means for the global exceptions."""
+    exceptions = ", ".join(sorted(GLOBAL_EXCEPTIONS))
+    if profile.file_filter == "include":
+        return f"Only include {profile.extensions}"
+    if profile.file_filter == "exclude":
+        return f"Exclude {profile.extensions} (and {exceptions})"
+    return f"No filter (all but {exceptions})"
+
+
+def described(grant: PeerRelationship) -> dict:
+    """A peer's relationship here as the screen and `esync relationship peers` show it: its
+    announced profiles, which of them write here and what, and this administrator's
+    narrowing. Reads `grant.profiles.all()` (prefetch it for many)."""
+    allowed = writable_items(grant)
+    peer = grant.peer.name
+    return {
+        "id": grant.id, "peer": peer, "remote_relationship_id": grant.remote_relationship_id,
+        "local_site": grant.local_site, "remote_site": grant.remote_site,
+        "initial_direction": grant.initial_direction,
+        "announced_at": grant.announced_at.isoformat() if grant.announced_at else None,
+        "profiles": [{
+            "id": p.remote_profile_id, "name": p.name, "items": sorted_items(p.items),
+            "direction": p.direction,
+            "direction_words": DIRECTION_WORDS.get(p.direction, p.direction).format(peer=peer),
+            "filter": p.file_filter, "extensions": p.extensions,
+            "filter_words": filter_in_words(p),
+            "writes_here": sorted_items(set(p.items) & allowed) if p.writes_here else [],
+        } for p in grant.profiles.all()],
+        "allowed_items": sorted_items(grant.writable_items),
+        "may_write": sorted_items(allowed),
+        "accept_privileged_changes": grant.accept_privileged_changes,
+        "in_words": may_write_in_words(grant),
+    }

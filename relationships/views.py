@@ -10,14 +10,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from certificates.models import TrustedPeer
+from cms import roles
 from cms.access import sync_admin_required
 from cms.sites import list_sites
 from esync_site.refusal import Refusal
-from relationships import pairing
-from relationships.forms import ConnectForm
+from relationships import pairing, peer_grants
+from relationships.forms import ConnectForm, NarrowForm
 from relationships.initial_sync import force_prerequisites_missing, start_initial_sync
 from relationships.lifecycle import delete_relationship
-from relationships.models import Relationship
+from relationships.models import PeerRelationship, Relationship
 from relationships.server_identity import describe_databases, describe_instance
 from syncengine.models import SyncRun
 from syncengine.peer_errors import PeerError
@@ -132,6 +133,39 @@ def delete(request, relationship_id: int):
     messages.success(request, f"The relationship with {relationship.remote_name} and its "
                               "profiles were deleted; no data was touched.")
     return redirect("sync:configurations")
+
+
+@sync_admin_required
+@require_POST
+def narrow_peer_relationship(request, relationship_id: int):
+    """The narrowing form of "Profiles of PEER that write here": what a peer's relationship
+    (a PeerRelationship, by its id here) may write here at most. Ticking nothing is refused;
+    "Allow nothing" (which asks first) stops every write."""
+    grant = get_object_or_404(PeerRelationship.objects.active().select_related("peer"),
+                              pk=relationship_id)
+    form = NarrowForm(request.POST)
+    back = f"{reverse('sync:configurations')}#peer-relationship-{grant.id}"
+    if not form.is_valid():
+        messages.error(request, "Nothing changed: tick some of database, workarea, templates "
+                                "and bin.")
+        return redirect(back)
+    nothing, items = form.cleaned_data["nothing"], form.cleaned_data["items"]
+    if not items and not nothing:
+        messages.error(request, f"Nothing changed: with no item ticked {grant.peer.name} could "
+                                "write nothing here. To stop every write, use Allow nothing "
+                                "(it asks first).")
+        return redirect(back)
+    privileged = not nothing and form.cleaned_data["accept_privileged"]
+    # Held privileged changes are an Administrator's to accept: a Synchronization Admin may
+    # turn accepting them off, not on (or they could make themselves an Administrator here).
+    if privileged and not grant.accept_privileged_changes and \
+            not roles.is_administrator(request.user):
+        messages.error(request, "Nothing changed: only an Administrator can let a peer's "
+                                "privileged-account changes apply here.")
+        return redirect(back)
+    peer_grants.narrow(grant, [] if nothing else items, privileged)
+    messages.success(request, f"Saved. {peer_grants.may_write_in_words(grant)}")
+    return redirect(back)
 
 
 def force_available(relationship: Relationship) -> bool:

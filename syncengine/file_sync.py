@@ -24,7 +24,7 @@ from syncengine.file_plan import DELETE_LOCAL, DELETE_REMOTE, FETCH, SEND, FileA
 from syncengine.file_rules import FileFilter, is_synced, item_of
 from syncengine.file_state import FileInfo, Manifest
 from syncengine.file_transfer import FileRefused
-from syncengine.peer_errors import PeerError
+from syncengine.peer_errors import NotAllowedByPeer, PeerError
 from syncengine.stream_chunks import coalesced
 
 BATCH_BYTES = 8 * 1024 * 1024
@@ -123,6 +123,8 @@ class FileMover:
     def _one(self, path: str, stage: str, move: Callable[[str], None], side: str) -> None:
         try:
             move(path)
+        except NotAllowedByPeer:  # the whole run is outside what the peer allows
+            raise
         except (FileRefused, PeerError, OSError) as error:
             self._skip(path, stage, error, side)
         self._tick(1, f"Moving {path}")
@@ -144,6 +146,8 @@ class FileMover:
             for batch, moved in pending:
                 try:
                     outcome = moved.result()
+                except NotAllowedByPeer:
+                    raise
                 except (FileRefused, PeerError, OSError) as error:
                     outcome = error
                 settle(batch, outcome)
@@ -307,6 +311,8 @@ class FileMover:
                 answer = self.client.post_json(
                     f"/files/delete?{self._query()}",
                     {"files": {path: self.remote[path].digest for path in batch}})
+            except NotAllowedByPeer:
+                raise
             except PeerError as error:
                 for path in batch:
                     self._skip(path, "ApplyingDeletes", error, "remote")

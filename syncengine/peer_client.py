@@ -26,6 +26,7 @@ from syncengine.peer_errors import (
     CertificateRefused,
     IdentityCheckFailed,
     NoEndpoint,
+    NotAllowedByPeer,
     PeerError,
     PeerProtocolError,
 )
@@ -204,6 +205,9 @@ class PeerClient:
             code, message = "", raw[:200].decode(errors="replace")
         if code == "certificate_not_trusted":
             return CertificateRefused(self.host, self.port, message)
+        if code == "not_allowed":
+            return NotAllowedByPeer(
+                f"The peer at {self.host}:{self.port} answered {response.status}: {message}")
         return PeerProtocolError(
             f"The peer at {self.host}:{self.port} answered {response.status}: "
             f"{message or response.reason}")

@@ -90,3 +90,11 @@ class NoViableSites(PeerError):
 
 class PeerProtocolError(PeerError):
     code = "protocol_error"
+
+
+class NotAllowedByPeer(PeerError):
+    """The peer refused the request as outside what our relationship may do there (its
+    administrator's narrowing, or no profile announced for it): the run cannot go on, it is
+    not one file's problem."""
+
+    code = "not_allowed"

@@ -75,10 +75,20 @@ def test_apply_trusts_the_peer_and_reapplying_replaces_its_certificates(home, se
     assert (peer.name, str(peer.server_id)) == ("beta", beta_id)
     assert "BEGIN CERTIFICATE" in peer.server_cert_pem
 
+    # what this server decided about beta (a narrowed relationship) outlives its new keys
+    from relationships import peer_grants
+
+    grant = peer_grants.announce(peer, {
+        "relationship": 7, "local_site": "default", "remote_site": "default",
+        "initial_direction": "upload", "profiles": []})
+    peer_grants.narrow(grant, ["database"], privileged=False)
+
     again = export_as_peer(settings, tmp_path / "beta2", server_id=str(peer.server_id))
     replaced = apply_peer_folder(again)
     assert TrustedPeer.objects.count() == 1
     assert replaced.server_fingerprint != peer.server_fingerprint
+    assert replaced.pk == peer.pk
+    assert peer_grants.grant_of(replaced, "7").writable_items == ["database"]
 
 
 def refused(folder, message: str) -> None:

@@ -1,0 +1,553 @@
+"""What a peer may write here: the relationships a peer holds with this server, as the
+answering server's administrator sees them ("Profiles of PEER that write here") and narrows
+them (the screen's form, `esync relationship narrow`), and the writes that fall outside them
+refused with a sentence, whatever the peer's certificate."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from tests.db_sync_helpers import LAST_RUN, run_python, staged_pair
+from tests.real_instances import ADMIN_PASSWORD, RealInstance
+from tests.sync_helpers import ANNOUNCED_CLIENT, create_relationship, trust_both_ways
+from tests.workarea_client import WorkareaClient
+
+SCREEN = "/workarea/settings/synchronization/"
+SECTION = "Profiles of staging that write here"
+
+# Staging's side of the conversation, as its own code would hold it: a client of production's
+# sync service whose requests belong to an announced relationship (and run), and `ask`, which
+# records how production answered each request.
+ASKING = ANNOUNCED_CLIENT + """
+import json
+from syncengine.peer_errors import PeerError
+answers = {}
+def ask(name, client, method, path, body=b"", headers=None):
+    try:
+        with client.open(method, path, body=body,
+                         headers={"Content-Length": str(len(body)), **(headers or {})}) as r:
+            answers[name] = "accepted: " + b"".join(r.body).decode()[:300]
+    except PeerError as error:
+        answers[name] = str(error)
+def framed(path, body=b"evil"):
+    import xxhash
+    header = json.dumps(dict(path=path, size=len(body), mtime_ns=0,
+                             digest=xxhash.xxh3_128_hexdigest(body)))
+    return header.encode() + b"\\n" + body + json.dumps(dict(end=True)).encode() + b"\\n"
+STAMP = "stamp=20261125-120000-run1"
+"""
+
+
+def answers_of(staging: RealInstance, production: RealInstance, script: str) -> dict:
+    printed = staging.python(ASKING + script.replace("PORT", str(production.sync_port))
+                             + "\nprint(json.dumps(answers))")
+    return json.loads(printed.strip().splitlines()[-1])
+
+
+def site_files(instance: RealInstance) -> set[str]:
+    root = instance.home / "siteroot"
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def section_of(page: str, peer_relationship: int) -> str:
+    """The "Profiles of PEER that write here" section of one relationship, or ""."""
+    start = page.find(f'id="peer-relationship-{peer_relationship}"')
+    return "" if start < 0 else page[start:page.index("</section>", start)]
+
+
+def peers_here(production: RealInstance) -> list[dict]:
+    return json.loads(production.esync("relationship", "peers", "--json").stdout)
+
+
+class Browser(WorkareaClient):
+    """A signed-in (or anonymous) visitor of a running instance's Workarea that also posts
+    forms, with the CSRF token the page gave it."""
+
+    def post(self, path: str, fields: list[tuple[str, str]], page: str,
+             follow: bool = True) -> tuple[int, str, str]:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        data = urllib.parse.urlencode([("csrfmiddlewaretoken", token), *fields]).encode()
+        request = urllib.request.Request(self.base_url + path, data=data,
+                                         headers={"Referer": self.base_url + SCREEN})
+        opener = self.opener if follow else urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.cookies), NoRedirects())
+        try:
+            with opener.open(request, timeout=20) as response:
+                return response.status, response.geturl(), response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("Location", ""), error.read().decode()
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def narrow_form_action(section: str) -> str:
+    return re.search(r'<form class="narrow" method="post" action="([^"]+)"', section).group(1)
+
+
+# -- the screen lists what a peer's profiles write here -------------------------------------
+
+@pytest.mark.slow
+def test_a_profile_staging_saves_is_listed_on_productions_screen_until_it_is_deleted(
+        real_instances, tmp_path):
+    # given two instances paired (production serving), staging holding a relationship
+    staging = real_instances("staging")
+    production = real_instances("production")
+    trust_both_ways(staging, production, tmp_path)
+    with production.serving():
+        relationship = create_relationship(staging, production, "upload")
+        # when staging saves an upload profile of templates, and one that only downloads
+        staging.esync("profile", "add", str(relationship), "--name", "Templates up",
+                      "--items", "templates", "--direction", "upload")
+        staging.esync("profile", "add", str(relationship), "--name", "Pull db",
+                      "--items", "database", "--direction", "download")
+        (grant,) = peers_here(production)
+        administrator = Browser(production.web_url)
+        administrator.sign_in("admin", ADMIN_PASSWORD)
+        section = section_of(administrator.get(SCREEN), grant["id"])
+
+        # then production's configurations screen lists both under "Profiles of staging
+        # that write here", the upload one writing templates here, the download one nothing
+        assert SECTION in section
+        upload = section[section.index("Templates up"):]
+        upload = upload[:upload.index("</tr>")]
+        assert "Upload (staging → here)" in upload
+        assert "No filter (all but .config, .sln, .txt)" in upload
+        assert "Yes: templates" in upload
+        download = section[section.index("Pull db"):]
+        assert "No: it only reads from here" in download[:download.index("</tr>")]
+        assert "staging may now write templates here." in section
+        assert [p["name"] for p in grant["profiles"]] == ["Pull db", "Templates up"]
+        assert grant["may_write"] == ["templates"]
+
+        # when staging deletes the upload profile, then the screen no longer lists it
+        staging.esync("profile", "delete", "Templates up", "--yes")
+        section = section_of(administrator.get(SCREEN), grant["id"])
+        assert "Pull db" in section
+        assert "Templates up" not in section
+        assert "staging may now write nothing here." in section
+
+        # when staging deletes the relationship, then production lists it no more, and any
+        # request naming it is refused with 403 and a sentence
+        staging.esync("relationship", "delete", str(relationship), "--yes")
+        assert SECTION not in administrator.get(SCREEN)
+        assert peers_here(production) == []
+        answers = answers_of(staging, production, f"""
+from certificates.models import TrustedPeer
+from syncengine.peer_client import PeerClient
+gone = PeerClient.for_peer(TrustedPeer.objects.get(), "127.0.0.1", PORT,
+                           relationship_id={relationship}, run_id=1)
+ask("changes", gone, "GET", "/changes?since=0")
+ask("manifest", gone, "GET", "/files/manifest?items=templates")
+ask("files", gone, "POST", "/files/receive?items=templates&" + STAMP,
+    framed("css/after-delete.css"))
+""")
+    for name, answer in answers.items():
+        assert f"answered 403: staging holds no relationship {relationship} with this " \
+               "instance (it was deleted, or never announced)" in answer, (name, answer)
+    assert "css/after-delete.css" not in site_files(production)
+
+
+# -- writes outside the announced profiles ----------------------------------------------------
+
+@pytest.mark.slow
+def test_writes_outside_what_the_announced_profiles_move_are_refused_and_nothing_lands(
+        real_instances, tmp_path):
+    # given staging has announced one profile of database and templates, no bin
+    staging = real_instances("staging")
+    production = real_instances("production")
+    trust_both_ways(staging, production, tmp_path)
+    before = site_files(production)
+    with production.sync_serving():
+        answers = answers_of(staging, production, """
+client = announced_client(PORT, items=("database", "templates"), direction="upload")
+# when it sends bin/ files, a chunk of one, or names bin/ among templates
+ask("bin stream", client, "POST", "/files/receive?items=bin&" + STAMP, framed("bin/evil.dll"))
+ask("bin chunk", client, "POST", "/files/chunk?items=bin&path=bin/evil.dll&offset=0&digest=ab"
+    "&size=4&mtime_ns=0&" + STAMP, b"evil")
+ask("bin as templates", client, "POST", "/files/receive?items=templates&" + STAMP,
+    framed("bin/evil.dll"))
+# when it sends a .config file (a global exception) with no Include filter naming .config
+ask("config stream", client, "POST", "/files/receive?items=templates&" + STAMP,
+    framed("css/site.config"))
+ask("config chunk", client, "POST", "/files/chunk?items=templates&path=css/site.config"
+    "&offset=0&digest=ab&size=4&mtime_ns=0&" + STAMP, b"evil")
+# when its profile says Include .config, the same file is accepted
+client = announced_client(PORT, items=("templates",), direction="upload",
+                          filter="include", extensions="*.config, *.css")
+ask("config included", client, "POST", "/files/receive?items=templates&" + STAMP,
+    framed("css/site.config", b"<configuration/>"))
+""")
+
+    # then bin/ is refused with 403 and a sentence saying why
+    for name in ("bin stream", "bin chunk"):
+        assert "answered 403: staging may not write bin on production: no profile of " \
+               "staging's relationship 1 moves bin towards production (upload or " \
+               "bidirectional). It may write: database and templates." in answers[name], \
+            (name, answers[name])
+    assert "answered 400: 'bin/evil.dll' is not a file this profile synchronizes" in \
+        answers["bin as templates"]
+    # ...and .config is refused unless an Include filter names it
+    for name in ("config stream", "config chunk"):
+        assert re.search(r"answered 4\d\d: 'css/site.config' is not a file a profile of this "
+                         r"relationship writes here \(its category, its filter or the global "
+                         r"exceptions .config, .txt, .sln\)", answers[name]), \
+            (name, answers[name])
+    assert answers["config included"].startswith('accepted: {"landed": ["css/site.config"]')
+    # and nothing else landed, anywhere in the site root
+    assert site_files(production) - before == {"css/site.config"}
+    assert (production.home / "siteroot/css/site.config").read_text() == "<configuration/>"
+    incoming = production.home / "state" / "incoming"  # partial uploads and staged files
+    assert not incoming.exists() or not list(incoming.iterdir())
+
+
+@pytest.mark.slow
+def test_a_chunk_or_change_set_that_belongs_to_no_run_in_progress_is_refused(
+        real_instances, tmp_path):
+    # given staging has announced a relationship that may write everything
+    staging = real_instances("staging")
+    production = real_instances("production")
+    trust_both_ways(staging, production, tmp_path)
+    before = site_files(production)
+    with production.sync_serving():
+        answers = answers_of(staging, production, """
+mark = json.dumps(dict(mark=0)).encode() + b"\\n"
+chunk = ("/files/chunk?items=templates&path=css/chunked.css&offset=0&digest=ab&size=4"
+         "&mtime_ns=0&" + STAMP)
+# when a chunk and a change set name no run (no run header)
+no_run = announced_client(PORT, run=None)
+ask("chunk, no run", no_run, "POST", chunk, b"data")
+ask("change set, no run", no_run, "POST", "/changes/apply", mark)
+# when they name a run staging never announced
+never = announced_client(PORT, run=None)
+never.run_id = 77
+ask("chunk, unknown run", never, "POST", chunk, b"data")
+# when they name a run that has ended
+ended = announced_client(PORT, run=5)
+ended.post_json("/relationship/run-end", dict(run=5))
+ask("chunk, ended run", ended, "POST", chunk, b"data")
+ask("change set, ended run", ended, "POST", "/changes/apply", mark)
+# while a run is in progress the same chunk is taken
+ask("chunk, run in progress", announced_client(PORT, run=6), "POST", chunk, b"data")
+""")
+
+    # then each is refused with 403 and a sentence, and only the run in progress's is taken
+    for name in ("chunk, no run", "change set, no run", "chunk, unknown run",
+                 "chunk, ended run", "change set, ended run"):
+        assert "answered 403: this write belongs to no run of staging in progress here: " \
+               "writes are accepted only between a run's start and its end" in answers[name], \
+            (name, answers[name])
+    assert answers["chunk, run in progress"].startswith("accepted"), \
+        answers["chunk, run in progress"]
+    assert site_files(production) == before
+
+
+# -- production's administrator narrows what staging may write ------------------------------
+
+MAKE_SYNC_ADMIN = """
+from django.contrib.auth.models import Group
+from cms.models import User
+from cms.roles import SYNCHRONIZATION_ADMIN
+sam = User.objects.create_user("sam", "sam@example.com", "sync-admin-pass-1")
+sam.groups.add(Group.objects.get(name=SYNCHRONIZATION_ADMIN))
+"""
+
+
+@pytest.mark.slow
+def test_a_synchronization_admin_narrows_what_staging_may_write_on_productions_screen(
+        real_instances, tmp_path):
+    # given two instances paired, staging with an upload profile of database and templates
+    staging = real_instances("staging")
+    production = real_instances("production")
+    trust_both_ways(staging, production, tmp_path)
+    with production.serving():
+        relationship = create_relationship(staging, production, "upload")
+        staging.esync("profile", "add", str(relationship), "--name", "Everything up",
+                      "--items", "database,templates", "--direction", "upload")
+        (grant,) = peers_here(production)
+        assert grant["may_write"] == ["database", "templates"]
+        action = f"{SCREEN}peer-relationships/{grant['id']}/narrow/"
+
+        # an anonymous visitor cannot narrow it: sent to sign in, nothing changed
+        anonymous = Browser(production.web_url)
+        login = anonymous.get("/accounts/login/")
+        status, where, _ = anonymous.post(action, [("nothing", "1")], login, follow=False)
+        assert (status, urllib.parse.urlparse(where).path) == (302, "/accounts/login/")
+        # ...nor a signed-in Synchronization Admin's post without the page's CSRF token
+        production.python(MAKE_SYNC_ADMIN)
+        sam = Browser(production.web_url)
+        sam.sign_in("sam", "sync-admin-pass-1")
+        page = sam.get(SCREEN)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        assert sam.post(action, [("nothing", "1")], page.replace(token, "forged" * 8))[0] == 403
+        assert peers_here(production) == [grant]
+
+        # when the Synchronization Admin saves the form with no item ticked, nothing changes:
+        # the screen points to Allow nothing, which asks first
+        section = section_of(page, grant["id"])
+        assert narrow_form_action(section) == action
+        assert 'data-confirm="staging will not be able to write anything here' in section
+        _, _, answer = sam.post(action, [], page)
+        assert "Nothing changed: with no item ticked staging could write nothing here" in \
+            answer
+        assert peers_here(production) == [grant]
+
+        # when the Synchronization Admin unticks Templates and saves
+        _, _, answer = sam.post(action, [("items", "database"), ("items", "workarea"),
+                                         ("items", "bin")], page)
+        # then the screen says what staging may now write, and the box stays unticked
+        assert "Saved. staging may now write database here; privileged-account changes are " \
+               "held for review." in answer
+        section = section_of(answer, grant["id"])
+        assert 'value="templates">' in section and 'value="database" checked>' in section
+        assert "Yes: database" in section[section.index("Everything up"):]
+        (narrowed,) = peers_here(production)
+        assert (narrowed["allowed_items"], narrowed["may_write"]) == (
+            ["database", "workarea", "bin"], ["database"])
+
+        # and a templates upload from staging is refused with 403 and a sentence
+        answers = answers_of(staging, production, f"""
+from certificates.models import TrustedPeer
+from syncengine.peer_client import PeerClient
+from syncengine.models import SyncRun
+from relationships import announcements
+from relationships.models import Relationship
+relationship = Relationship.objects.get(id={relationship})
+run = SyncRun.objects.create(kind="FullSync", relationship=relationship, direction="upload")
+announcements.announce(relationship, run)
+client = PeerClient.for_peer(TrustedPeer.objects.get(), "127.0.0.1", PORT,
+                             relationship_id=relationship.id, run_id=run.id)
+ask("templates", client, "POST", "/files/receive?items=templates&" + STAMP,
+    framed("css/narrowed.css"))
+""")
+        assert "answered 403: staging may not write templates on production: production's " \
+               "administrator does not allow staging to write templates there. It may " \
+               "write: database." in answers["templates"], answers
+        assert "css/narrowed.css" not in site_files(production)
+
+        # when the Synchronization Admin presses Allow nothing (after its question)
+        _, _, answer = sam.post(action, [("nothing", "1")], sam.get(SCREEN))
+        # then staging may write nothing here, privileged changes held
+        assert "Saved. staging may now write nothing here." in answer
+        (stopped,) = peers_here(production)
+        assert (stopped["allowed_items"], stopped["accept_privileged_changes"]) == ([], False)
+
+
+@pytest.mark.slow
+def test_a_profile_run_refused_by_the_narrowing_says_why_in_its_log_until_the_cli_allows_it(
+        real_instances, tmp_path):
+    with staged_pair(real_instances, tmp_path) as pair:
+        staging, production = pair.staging, pair.production
+        # given staging has an upload profile of templates, and a new template to send
+        staging.esync("profile", "add", str(pair.relationship), "--name", "Templates up",
+                      "--items", "templates", "--direction", "upload")
+        (staging.home / "siteroot/css").mkdir(exist_ok=True)
+        (staging.home / "siteroot/css/narrowed.css").write_text("body { color: teal }")
+        (grant,) = peers_here(production)
+
+        # when production's administrator narrows the relationship to the database
+        narrowed = production.esync("relationship", "narrow", str(grant["id"]),
+                                    "--items", "database")
+        assert narrowed.stdout.splitlines() == [
+            "staging may now write database here; privileged-account changes are held for "
+            "review.", "At most: database."]
+        listing = production.esync("relationship", "peers").stdout
+        assert "staging may now write database here" in listing
+        assert "- Templates up: templates · Upload (staging → here) · No filter (all but " \
+               ".config, .sln, .txt) · writes nothing here" in listing
+
+        # then the profile's run on staging moves nothing, and its log says why
+        pair.sync("Templates up", check=False)
+        run = run_python(staging, LAST_RUN)
+        refusal = ("answered 403: staging may not write templates on production: "
+                   "production's administrator does not allow staging to write templates "
+                   "there. It may write: database.")
+        # (the refusal is the run's, not one file's: the run fails with it)
+        assert run["status"] == "failed", run
+        assert run["applied"] == 0, run
+        assert refusal in run["message"], run
+        assert refusal in staging.esync("log", str(_run_id(staging))).stdout
+        assert not (production.home / "siteroot/css/narrowed.css").exists()
+
+        # when production's administrator allows templates again from the command line
+        allowed = production.esync("relationship", "narrow", str(grant["id"]),
+                                   "--items", "database,templates", "--hold-privileged")
+        assert "staging may now write database and templates here; privileged-account " \
+               "changes are held for review." in allowed.stdout
+        # then the same run succeeds and the template lands
+        pair.sync("Templates up")
+        assert (production.home / "siteroot/css/narrowed.css").read_text() == \
+            "body { color: teal }"
+
+        # and the command line changes only what it is given, and refuses what it cannot do
+        accepted = production.esync("relationship", "narrow", str(grant["id"]),
+                                    "--accept-privileged")
+        assert "privileged-account changes apply" in accepted.stdout
+        (after,) = peers_here(production)
+        assert (after["allowed_items"], after["accept_privileged_changes"]) == (
+            ["database", "templates"], True)
+        unknown = production.esync("relationship", "narrow", str(grant["id"]), "--items",
+                                   "database,secrets", check=False)
+        assert unknown.returncode == 2
+        assert "secrets: give some of database, workarea, templates, bin, or none" in \
+            unknown.stderr
+        missing = production.esync("relationship", "narrow", "999", "--items", "none",
+                                   check=False)
+        assert missing.returncode == 3
+        assert "No peer relationship '999' here" in missing.stderr
+        nothing_given = production.esync("relationship", "narrow", str(grant["id"]),
+                                         check=False)
+        assert nothing_given.returncode == 2
+        assert peers_here(production) == [after]
+
+
+def _run_id(instance: RealInstance) -> int:
+    return run_python(instance, "from syncengine.models import SyncRun\n"
+                                "result = SyncRun.objects.order_by('-id').first().id")
+
+
+# -- the screen and the rules, in this process ------------------------------------------------
+
+def a_peer(name: str = "staging"):
+    from certificates.models import TrustedPeer
+
+    n = sum(map(ord, name))
+    return TrustedPeer.objects.create(
+        name=name, server_id=f"00000000-0000-0000-0000-{n:012d}", esync_version="0.1.0",
+        server_cert_pem="", client_cert_pem="", server_fingerprint=f"s{name}",
+        client_fingerprint=f"c{name}", server_not_after="2030-01-01T00:00Z",
+        client_not_after="2030-01-01T00:00Z")
+
+
+def announce(peer, relationship: int, *profiles: tuple[str, list[str], str]):
+    from relationships import peer_grants
+
+    return peer_grants.announce(peer, {
+        "relationship": relationship, "initial_direction": "upload",
+        "profiles": [{"id": n, "name": name, "items": items, "direction": direction}
+                     for n, (name, items, direction) in enumerate(profiles, 1)]})
+
+
+@pytest.mark.django_db
+def test_the_screens_queries_do_not_grow_with_peers_relationships_and_profiles(
+        client, sync_admin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(sync_admin)
+    announce(a_peer("staging"), 1, ("Db", ["database"], "upload"))
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            client.get(SCREEN)
+        return len(captured)
+
+    small = queries()
+    development = a_peer("development")
+    for relationship in range(2, 6):
+        announce(development, relationship, *[(f"P{n}", ["templates", "bin"], "bidirectional")
+                                              for n in range(5)])
+    assert queries() == small
+    page = client.get(SCREEN).content.decode()
+    assert page.count("Profiles of development that write here") == 4
+    assert page.count('class="announced-profile"') == 21
+
+
+@pytest.mark.django_db
+def test_what_a_peer_announces_is_escaped_on_the_screen(client, administrator):
+    client.force_login(administrator)
+    announce(a_peer("<b>staging</b>"), 1, ("<script>alert(1)</script>", ["database"], "upload"))
+    page = client.get(SCREEN).content.decode()
+    assert "<script>alert(1)" not in page and "<b>staging" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Profiles of &lt;b&gt;staging&lt;/b&gt; that write here" in page
+
+
+@pytest.mark.django_db
+def test_a_peer_cannot_step_around_a_narrowing_by_announcing_another_relationship():
+    from relationships import peer_grants
+
+    # given production's administrator narrowed staging's relationship to the database
+    staging = a_peer("staging")
+    narrowed = announce(staging, 1, ("All", ["database", "templates", "bin"], "upload"))
+    peer_grants.narrow(narrowed, ["database"], privileged=False)
+    # when staging announces a relationship of another id, moving everything
+    other = announce(staging, 2, ("All", ["database", "templates", "bin"], "upload"))
+    # then it may write no more than the narrowed one; another peer's first is not narrowed
+    assert peer_grants.writable_items(other) == {"database"}
+    with pytest.raises(peer_grants.NotAllowed, match="may not write templates and bin"):
+        peer_grants.refuse_unless_writable(other, ["templates", "bin"])
+    first = announce(a_peer("development"), 1, ("All", ["templates"], "upload"))
+    assert peer_grants.writable_items(first) == {"templates"}
+
+
+@pytest.mark.django_db
+def test_a_peer_cannot_reset_a_narrowing_by_withdrawing_its_relationship_first():
+    from relationships import peer_grants
+
+    # given production's administrator narrowed staging's only relationship to the database
+    staging = a_peer("staging")
+    narrowed = announce(staging, 1, ("All", ["database", "templates", "bin"], "upload"))
+    peer_grants.narrow(narrowed, ["database"], privileged=False)
+    # when staging withdraws it, then announces a fresh one moving everything
+    assert peer_grants.remove(staging, 1)
+    with pytest.raises(peer_grants.NotAllowed, match="holds no relationship 1"):
+        peer_grants.grant_of(staging, "1")
+    fresh = announce(staging, 2, ("All", ["database", "templates", "bin"], "upload"))
+    # then the fresh one is bounded by the narrowing; the old id, announced again, keeps it
+    assert peer_grants.writable_items(fresh) == {"database"}
+    again = announce(staging, 1, ("All", ["database", "templates"], "upload"))
+    assert peer_grants.writable_items(again) == {"database"}
+    assert peer_grants.grant_of(staging, "1") == again
+
+
+
+@pytest.mark.django_db
+def test_the_narrowing_form_is_a_post_with_its_csrf_token_for_the_sync_roles(
+        sync_admin, administrator, editor):
+    from django.test import Client
+
+    grant = announce(a_peer(), 1, ("Db", ["database", "templates"], "upload"))
+    url = f"{SCREEN}peer-relationships/{grant.id}/narrow/"
+    checked = Client(enforce_csrf_checks=True)
+    checked.force_login(sync_admin)
+    assert checked.get(url).status_code == 405
+    assert checked.post(url, {"items": ["database"]}).status_code == 403
+    plain = Client()
+    plain.force_login(editor)
+    assert plain.post(url, {"items": ["database"]}).status_code == 403
+    grant.refresh_from_db()
+    assert grant.writable_items == ["database", "workarea", "templates", "bin"]
+
+    # a Synchronization Admin narrows the items, but cannot let privileged changes apply
+    plain.force_login(sync_admin)
+    answer = plain.post(url, {"items": ["templates", "nonsense"]}, follow=True)
+    assert "Nothing changed: tick some of database" in answer.content.decode()
+    answer = plain.post(url, {"items": ["templates"], "accept_privileged": "1"}, follow=True)
+    assert "Nothing changed: only an Administrator can let a peer&#x27;s privileged-account " \
+           "changes apply here." in answer.content.decode()
+    section = section_of(answer.content.decode(), grant.id)
+    assert 'name="accept_privileged" value="1" disabled>' in section
+    answer = plain.post(url, {"items": ["database", "templates"]}, follow=True)
+    assert "Saved. staging may now write database and templates here; privileged-account " \
+           "changes are held for review." in answer.content.decode()
+
+    # an Administrator can; a Synchronization Admin may then turn it off again
+    plain.force_login(administrator)
+    answer = plain.post(url, {"items": ["database"], "accept_privileged": "1"}, follow=True)
+    assert "Saved. staging may now write database here; privileged-account changes apply." \
+        in answer.content.decode()
+    grant.refresh_from_db()
+    assert (grant.writable_items, grant.accept_privileged_changes) == (["database"], True)
+    plain.force_login(sync_admin)
+    plain.post(url, {"items": ["database"]})
+    grant.refresh_from_db()
+    assert (grant.writable_items, grant.accept_privileged_changes) == (["database"], False)
