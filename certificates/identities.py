@@ -1,14 +1,16 @@
 """This instance's own identities: a server and a client key pair with self-signed certificates.
 
-Keys are EC P-256, written owner-only (0600) under HOME/keys and never exported or logged.
-Certificates are named as the manual names them, `<name>_SyncServer` and `<name>_SyncClient`.
+Keys are EC P-256, written owner-only (0600) in owner-only folders (0700) under HOME/keys and
+never exported or logged. A new identity is written whole: every key and certificate is staged
+beside its target before any replaces the old one (see esync_site.private_files), so a failed
+or interrupted generate leaves the old identity in use. Certificates are named as the manual
+names them, `<name>_SyncServer` and `<name>_SyncClient`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
 
-from esync_site.instance import write_private_file
+from esync_site.private_files import PRIVATE_FILE, PUBLIC_FILE, make_private_folder, write_files
 from esync_site.refusal import Refusal
 
 ROLES = ("server", "client")
@@ -117,25 +119,27 @@ def generate_identities(
     """Create the server and client identities for a site (or all sites).
 
     Existing identities are kept unless `discard_existing` is set: generating over them by
-    accident would silently break trust with every peer.
+    accident would silently break trust with every peer. Discarded ones are replaced in place,
+    not removed first, so that until the new files are complete the old ones still serve.
     """
     from certificates.trust import note_trust_changed
 
     folder = _scope_dir(scope)
-    if discard_existing:
-        discard_identities(scope)
-    elif (folder / "server.crt").exists():
+    if not discard_existing and (folder / "server.crt").exists():
         return list_identities(scope)
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)
+    make_private_folder(keys_dir())
+    make_private_folder(folder)
     not_before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    files: list[tuple[Path, bytes, int]] = []
     for role in ROLES:
         key = ec.generate_private_key(ec.SECP256R1())
         certificate = _self_signed(role, key, valid_for, not_before)
-        write_private_file(folder / f"{role}.key", key.private_bytes(
+        files.append((folder / f"{role}.key", key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-        (folder / f"{role}.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+            serialization.NoEncryption()), PRIVATE_FILE))
+        files.append((folder / f"{role}.crt",
+                      certificate.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE))
+    write_files(files)
     note_trust_changed()
     return list_identities(scope)
 
@@ -147,15 +151,6 @@ def generate_or_keep(scope: str = ALL_SITES, discard_existing: bool = False,
     before = {i.fingerprint for i in list_identities(scope)}
     identities = generate_identities(scope, discard_existing=discard_existing)
     return identities, not before or {i.fingerprint for i in identities} != before
-
-
-def discard_identities(scope: str = ALL_SITES) -> None:
-    from certificates.trust import note_trust_changed
-
-    folder = _scope_dir(scope)
-    if folder.exists():
-        shutil.rmtree(folder)
-    note_trust_changed()
 
 
 def _load(role: str, scope: str) -> Identity | None:

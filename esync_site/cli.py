@@ -35,6 +35,14 @@ def setup_django(home: Path) -> None:
         django.setup()
     except ImproperlyConfigured as error:
         raise Refusal(str(error)) from error
+    # Every process of an instance starts here: a home whose secrets are open to others
+    # (copied, restored from a backup, made by an older esync) is narrowed, and says so.
+    from django.conf import settings
+
+    from esync_site.instance import secure_private_files, sqlite_paths
+
+    for note in secure_private_files(settings.ESYNC, sqlite_paths(settings.DATABASES.values())):
+        logging.getLogger("esync.private_files").warning(note)
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -222,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     from syncengine.table_commands import add_parsers as add_table_parsers
 
     add_table_parsers(sub, home_option)
+
+    from syncengine.held_commands import add_parsers as add_held_parsers
+
+    add_held_parsers(sub, home_option)
 
     p = sub.add_parser("demo", help="staging + production on this machine, ready to click")
     p.add_argument("--dir", default="var/demo")

@@ -13,8 +13,17 @@ import os
 import re
 import secrets
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from esync_site.private_files import (
+    PRIVATE_FILE,
+    PRIVATE_FOLDER,
+    create_private,
+    forbid_others_writing,
+    make_private,
+)
 
 CONFIG_FILE = "esync.toml"
 SECRET_KEY_FILE = "secret_key"
@@ -251,19 +260,69 @@ def render_config(config: InstanceConfig) -> str:
     return "\n".join(lines)
 
 
-def write_private_file(path: Path, data: bytes) -> None:
-    """Create a file readable by the owner only (0600), without a window where it is not."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-
-
 def read_or_create_secret_key(home: Path) -> str:
     path = home / SECRET_KEY_FILE
     if not path.exists():
-        write_private_file(path, secrets.token_urlsafe(50).encode())
+        create_private(path, secrets.token_urlsafe(50).encode())
     return path.read_text().strip()
+
+
+# SQLite keeps a database in up to four files; it creates the others with the database's mode.
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def sqlite_paths(databases: Iterable[dict]) -> list[Path]:
+    """The files of the SQLite databases among Django DATABASES entries (not in-memory ones)."""
+    names = [str(d.get("NAME") or "") for d in databases
+             if str(d.get("ENGINE", "")).endswith("sqlite3")]
+    return [Path(n) for n in names if n and n != ":memory:" and not n.startswith("file:")]
+
+
+def _private_paths(config: InstanceConfig, databases: Iterable[Path]) -> list[tuple[Path, int]]:
+    """What in a home only its owner may open, with the mode each must have."""
+    private = [(config.home / CONFIG_FILE, PRIVATE_FILE),
+               (config.home / SECRET_KEY_FILE, PRIVATE_FILE)]
+    if config.keys_dir.is_dir():
+        private.append((config.keys_dir, PRIVATE_FOLDER))
+        for path in sorted(config.keys_dir.rglob("*")):
+            if path.is_dir():
+                private.append((path, PRIVATE_FOLDER))
+            elif path.suffix == ".key":
+                private.append((path, PRIVATE_FILE))
+    for database in databases:
+        private += [(Path(f"{database}{suffix}"), PRIVATE_FILE)
+                    for suffix in SQLITE_FILE_SUFFIXES]
+    # A backup is a copy of the database, password hashes included.
+    if config.backup_folder.is_dir():
+        private += [(path, PRIVATE_FILE)
+                    for path in sorted(config.backup_folder.glob("*.esync.bak"))]
+    return private
+
+
+def secure_private_files(config: InstanceConfig, databases: Iterable[Path] = ()) -> list[str]:
+    """Make this home's secrets owner-only, as `esync init` makes them; one sentence for each
+    that was open to others (now narrowed, or someone else's file this user cannot change).
+
+    A SQLite database not made yet is created 0600 here, before Django opens it: SQLite then
+    gives its -wal, -shm and -journal files the same mode. The home itself must not be
+    writable by others, who could otherwise replace esync.toml or the secret key.
+    """
+    databases = list(databases)
+    for database in databases:
+        if database.parent.is_dir() and not database.exists():
+            create_private(database)
+    notes = []
+    try:
+        if forbid_others_writing(config.home):
+            notes.append(f"{config.home} could be written by other users; it no longer can.")
+    except OSError as error:
+        notes.append(f"{config.home} can be written by other users and cannot be narrowed "
+                     f"here ({error.strerror}): take their write permission off.")
+    for path, mode in _private_paths(config, databases):
+        try:
+            if make_private(path, mode):
+                notes.append(f"{path} was open to other users; it is now {mode:04o}.")
+        except OSError as error:
+            notes.append(f"{path} is open to other users and cannot be narrowed here "
+                         f"({error.strerror}): make it {mode:04o}.")
+    return notes

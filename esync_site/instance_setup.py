@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from esync_site.database_url import parse_database_url
+from esync_site.database_url import parse_database_url, sqlite_database
 from esync_site.instance import (
     CONFIG_FILE,
     SECRET_KEY_FILE,
@@ -17,8 +17,10 @@ from esync_site.instance import (
     parse_config,
     read_or_create_secret_key,
     render_config,
-    write_private_file,
+    secure_private_files,
+    sqlite_paths,
 )
+from esync_site.private_files import make_private_folder, write_private
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ def machine_time_zone(environ: dict | None = None, etc: Path = Path("/etc")) -> 
 
 
 def create_home_files(config: InstanceConfig) -> None:
-    """Folders, esync.toml and the secret key. The database comes after, in Django."""
+    """Folders, esync.toml, the secret key and an empty SQLite database file, the private
+    ones owner-only. The database's tables come after, in Django."""
     from cms.site_root import create_site_root
 
     home = config.home
@@ -91,15 +94,14 @@ def create_home_files(config: InstanceConfig) -> None:
     for folder in (config.state_dir, config.backup_folder,
                    *(config.broker_dir / sub for sub in ("queue", "processed", "control"))):
         folder.mkdir(parents=True, exist_ok=True)
-    config.keys_dir.mkdir(mode=0o700, exist_ok=True)
-    os.chmod(config.keys_dir, 0o700)
+    make_private_folder(config.keys_dir)
     create_site_root(config.site_root)
     read_or_create_secret_key(home)
-    if not config.database_url and not config.sqlite_path.exists():
-        # The database holds password hashes: owner-only, and SQLite gives its -wal and -shm
-        # files the same mode.
-        write_private_file(config.sqlite_path, b"")
-    (home / CONFIG_FILE).write_text(render_config(config), encoding="utf-8")
+    database = (parse_database_url(config.database_url) if config.database_url
+                else sqlite_database(config.sqlite_path))
+    secure_private_files(config, sqlite_paths([database]))
+    # esync.toml may hold a database password.
+    write_private(home / CONFIG_FILE, render_config(config).encode("utf-8"))
 
 
 def remove_home_files(config: InstanceConfig) -> None:
