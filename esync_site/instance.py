@@ -8,6 +8,7 @@ an unknown or malformed key stops start-up with a message naming the key, becaus
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -310,7 +311,9 @@ def secure_private_files(config: InstanceConfig, databases: Iterable[Path] = ())
     databases = list(databases)
     for database in databases:
         if database.parent.is_dir() and not database.exists():
-            create_private(database)
+            # In a folder this user cannot write in, Django's own error says so.
+            with contextlib.suppress(OSError):
+                create_private(database)
     notes = []
     try:
         if forbid_others_writing(config.home):

@@ -5,7 +5,7 @@ from django.urls import path
 from certificates import views as certificate_views
 from profiles import views as profile_views
 from relationships import views as relationship_views
-from syncengine import content_sync_views
+from syncengine import content_sync_views, held_views
 from syncengine import views as engine_views
 
 app_name = "sync"
@@ -45,6 +45,8 @@ urlpatterns = [
     path("logs/", engine_views.logs, name="logs"),
     path("logs/<int:run_id>/", engine_views.log_detail, name="log"),
     path("collisions/", engine_views.collisions, name="collisions"),
+    path("held/", held_views.held, name="held"),
+    path("held/<int:held_id>/decide/", held_views.decide, name="held_decide"),
     path("conflicts/", engine_views.conflict_list, name="conflicts"),
     path("conflicts/<int:conflict_id>/restore/", engine_views.conflict_restore,
          name="conflict_restore"),

@@ -29,7 +29,7 @@ from syncengine.apply_changes import ApplyResult, CollisionNote, key_text
 from syncengine.change_sets import Change, from_lines, specs_by_name, to_lines, with_rows
 from syncengine.models import Anchor, Collision, ConflictRecord, SkippedRow, SyncRun
 from syncengine.peer_client import PeerClient
-from syncengine.privileged_changes import apply_held_back
+from syncengine.privileged_changes import apply_held_back, held_count
 from syncengine.tracked_tables import in_dependency_order
 
 OUTGOING_BATCH = 2000
@@ -71,9 +71,10 @@ class SyncOutcome:
     total: int = 0
     conflicts: int = 0
     collisions: int = 0
+    held: int = 0  # privileged-account changes held for an Administrator (either side)
 
     def add(self, other: SyncOutcome) -> None:
-        for name in ("applied", "skipped", "total", "conflicts", "collisions"):
+        for name in ("applied", "skipped", "total", "conflicts", "collisions", "held"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -216,6 +217,7 @@ def sync_database(run: SyncRun, profile, progress: Callable[..., None]) -> SyncO
         outcome.collisions = len(here.collisions)
     outcome.applied += there.applied
     outcome.skipped += len(there.skipped)
+    outcome.held = held_count(here.skipped) + held_count(there.skipped)
     return outcome
 
 

@@ -103,12 +103,8 @@ def pending() -> list[HeldChange]:
 @transaction.atomic
 def decide(held_id: int, accept: bool, by: str) -> ApplyResult:
     """An Administrator's decision: accepting applies the change as it arrived."""
-    held = HeldChange.objects.select_for_update().filter(pk=held_id).first()
-    if held is None:
-        raise HeldChangeRefused(f"there is no held change {held_id}")
-    if held.decision:
-        raise HeldChangeRefused(f"held change {held_id} was already {held.decision} by "
-                                f"{held.decided_by or 'someone'}")
+    HeldChange.objects.select_for_update().filter(pk=held_id).first()  # one decision at once
+    held = find_pending(held_id)
     result = ApplyResult()
     if accept:
         try:
@@ -117,10 +113,47 @@ def decide(held_id: int, accept: bool, by: str) -> ApplyResult:
             raise HeldChangeRefused(f"held change {held_id} no longer fits this database: "
                                     f"{error}") from error
         result = apply_changes([change], origin=held.origin)
+        if result.skipped:  # nothing was applied: it stays held, the reason said
+            raise HeldChangeRefused(f"held change {held_id} could not be applied: "
+                                    f"{result.skipped[0].error}; it stays held")
     held.decision = HeldChange.Decision.ACCEPTED if accept else HeldChange.Decision.DROPPED
     held.decided_at, held.decided_by = timezone.now(), by[:150]
     held.save(update_fields=["decision", "decided_at", "decided_by"])
     return result
+
+
+def find_pending(held_id: int) -> HeldChange:
+    """The held change awaiting a decision, or a refusal saying why there is none."""
+    held = HeldChange.objects.filter(pk=held_id).first()
+    if held is None:
+        raise HeldChangeRefused(f"there is no held change {held_id}")
+    if held.decision:
+        raise HeldChangeRefused(f"held change {held_id} was already {held.decision} by "
+                                f"{held.decided_by or 'someone'}")
+    return held
+
+
+def decide_and_say(held_id: int, accept: bool, by: str) -> str:
+    """decide, and the sentence that tells what happened (the screen's and the CLI's)."""
+    decide(held_id, accept, by)
+    held = HeldChange.objects.get(pk=held_id)
+    what = f"{held.username or f'user {held.row_key}'}: {held.reasons}"
+    if accept:
+        return f"Accepted held change {held_id} from {held.peer_name} ({what}); it is applied."
+    return (f"Dropped held change {held_id} from {held.peer_name} ({what}); nothing was "
+            "changed.")
+
+
+def held_count(skipped: list[Skip]) -> int:
+    return sum(1 for s in skipped if s.stage == HELD_STAGE)
+
+
+def held_note(count: int) -> str:
+    """The run log's part about held changes (empty when none was held)."""
+    if not count:
+        return ""
+    return (f"{count} privileged-account change{'s' if count != 1 else ''} held for an "
+            "Administrator (see Held changes)")
 
 
 def as_dict(held: HeldChange) -> dict:

@@ -71,6 +71,7 @@ def checked_selection(profile, files: list[str]) -> list[str]:
 
 def run_profile(run: SyncRun) -> None:
     from syncengine import custom_tables, db_sync, file_sync
+    from syncengine.privileged_changes import held_note
 
     profile = run.profile
     if profile is None:
@@ -111,6 +112,8 @@ def run_profile(run: SyncRun) -> None:
                      "versions are kept)")
     if outcome.collisions:
         parts.append(f"{outcome.collisions} name collisions renamed")
+    if outcome.held:
+        parts.append(held_note(outcome.held))
     if file_sync.file_items(profile):
         parts.append(files.describe())
     runs.finish(run, status, message="; ".join(parts) + ".",

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 SAMPLE_ARGUMENTS = {"<int:peer_id>": [1], "<int:relationship_id>": [1], "<int:run_id>": [1],
                     "<int:profile_id>": [1], "<int:conflict_id>": [1], "<int:content_id>": [1],
-                    "<int:folder_id>": [1]}
+                    "<int:folder_id>": [1], "<int:held_id>": [1]}
 
 
 def synchronization_urls(role: str | None = None) -> list[str]:
