@@ -44,7 +44,7 @@ RUN_KINDS = ("FullStage", "FullSync", "FileSync", "ContentSync", "FolderSync")
 MAX_PROFILES = 1000
 # A run that never said it ended stops counting as in progress after this long.
 RUN_LIFETIME = dt.timedelta(hours=24)
-_STAMP = re.compile(r"^\d{8}-\d{6}-run\d+$")
+_STAMP = re.compile(r"\d{8}-\d{6}-run\d+")  # fullmatch: `$` would let a newline end it
 _BIG = 2**63
 
 
@@ -99,7 +99,7 @@ def _run(item: object) -> dict | None:
         raise AnnouncementRefused(f"a run must be an object {{id, kind, stamp}} with a kind "
                                   f"of {', '.join(RUN_KINDS)}")
     stamp = item.get("stamp", "")
-    if not isinstance(stamp, str) or (stamp and not _STAMP.match(stamp)):
+    if not isinstance(stamp, str) or (stamp and not _STAMP.fullmatch(stamp)):
         raise AnnouncementRefused("a run's stamp is yyyymmdd-hhmmss-runN")
     return {"id": _whole(item.get("id"), "a run's id"), "kind": item["kind"], "stamp": stamp}
 
@@ -203,10 +203,14 @@ def end_run(grant: PeerRelationship, remote_run_id: object) -> bool:
 
 # -- deciding ---------------------------------------------------------------------------------
 
+def _is_number(text: str | None) -> bool:
+    """ASCII digits only: "²" is a digit to str.isdigit, and int() refuses it."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
 def grant_of(peer: TrustedPeer, remote_relationship_id: str | None) -> PeerRelationship:
     """The peer's relationship named by the request; NotAllowed if this instance has none."""
-    if not remote_relationship_id or not remote_relationship_id.isdigit() or \
-            int(remote_relationship_id) >= _BIG:
+    if not _is_number(remote_relationship_id) or int(remote_relationship_id) >= _BIG:
         raise NotAllowed(f"{peer.name} named no relationship: every request that reads or "
                          "writes site data belongs to one (update esync on the peer)")
     grant = PeerRelationship.objects.active().filter(
@@ -222,7 +226,7 @@ def run_in_progress(grant: PeerRelationship, remote_run_id: str | None,
     """The run a write belongs to; NotAllowed unless it is in progress."""
     now = now or timezone.now()
     run = None
-    if remote_run_id and remote_run_id.isdigit() and int(remote_run_id) < _BIG:
+    if _is_number(remote_run_id) and int(remote_run_id) < _BIG:
         run = IncomingRun.objects.filter(relationship=grant, remote_run_id=int(remote_run_id),
                                          ended_at=None,
                                          started_at__gt=now - RUN_LIFETIME).first()

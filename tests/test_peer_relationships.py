@@ -13,7 +13,14 @@ import urllib.request
 
 import pytest
 
-from tests.db_sync_helpers import LAST_RUN, run_python, staged_pair
+from tests.db_sync_helpers import (
+    EDIT_CONTENT,
+    FIRST_CONTENT,
+    LAST_RUN,
+    TITLE_OF,
+    run_python,
+    staged_pair,
+)
 from tests.real_instances import ADMIN_PASSWORD, RealInstance
 from tests.sync_helpers import ANNOUNCED_CLIENT, create_relationship, trust_both_ways
 from tests.workarea_client import WorkareaClient
@@ -409,6 +416,33 @@ def test_a_profile_run_refused_by_the_narrowing_says_why_in_its_log_until_the_cl
         assert peers_here(production) == [after]
 
 
+@pytest.mark.slow
+def test_a_database_profile_run_fails_with_the_refusal_once_production_narrows_out_database(
+        real_instances, tmp_path):
+    with staged_pair(real_instances, tmp_path) as pair:
+        staging, production = pair.staging, pair.production
+        # given two instances paired, when staging saves an upload profile of the database
+        staging.esync("profile", "add", str(pair.relationship), "--name", "Db up",
+                      "--items", "database", "--direction", "upload")
+        # then `esync relationship peers --json` on production lists it, writing the database
+        (grant,) = peers_here(production)
+        (db_up,) = [p for p in grant["profiles"] if p["name"] == "Db up"]
+        assert (db_up["items"], db_up["direction"], db_up["writes_here"]) == (
+            ["database"], "upload", ["database"])
+
+        # when production narrows the relationship to everything but the database
+        production.esync("relationship", "narrow", str(grant["id"]),
+                         "--items", "workarea,templates,bin")
+        content_id = run_python(staging, FIRST_CONTENT)
+        run_python(staging, EDIT_CONTENT.format(id=content_id, title="Not for production"))
+        # then staging's sync of the profile fails, saying why
+        synced = pair.sync("Db up", check=False)
+        assert synced.returncode != 0
+        assert "production's administrator does not allow staging to write database there" \
+            in synced.stdout + synced.stderr
+        assert run_python(production, TITLE_OF.format(id=content_id)) != "Not for production"
+
+
 def _run_id(instance: RealInstance) -> int:
     return run_python(instance, "from syncengine.models import SyncRun\n"
                                 "result = SyncRun.objects.order_by('-id').first().id")
@@ -551,3 +585,235 @@ def test_the_narrowing_form_is_a_post_with_its_csrf_token_for_the_sync_roles(
     plain.post(url, {"items": ["database"]})
     grant.refresh_from_db()
     assert (grant.writable_items, grant.accept_privileged_changes) == (["database"], False)
+
+
+@pytest.mark.django_db
+def test_the_section_lists_the_announced_profiles_and_allow_nothing_asks_first(
+        client, sync_admin):
+    from relationships import peer_grants
+
+    # given staging announced an upload profile with a filter and a download profile
+    grant = peer_grants.announce(a_peer(), {
+        "relationship": 4, "initial_direction": "upload", "profiles": [
+            {"id": 1, "name": "Site up", "items": ["templates", "database"],
+             "direction": "upload", "filter": "include", "extensions": ".css, .js"},
+            {"id": 2, "name": "Pull bin", "items": ["bin"], "direction": "download"}]})
+    client.force_login(sync_admin)
+    section = section_of(client.get(SCREEN).content.decode(), grant.id)
+
+    # then the section names each profile, its items, direction and filter
+    assert SECTION in section
+    site_up = section[section.index("Site up"):]
+    site_up = site_up[:site_up.index("</tr>")]
+    assert "Database/Resources" in site_up and "Upload (staging → here)" in site_up
+    assert "Only include .css, .js" in site_up
+    assert "Yes: database, templates" in site_up
+    pull_bin = section[section.index("Pull bin"):]
+    assert "Download (here → staging)" in pull_bin[:pull_bin.index("</tr>")]
+    assert "No: it only reads from here" in pull_bin[:pull_bin.index("</tr>")]
+    # and the form ticks all four items, privileged-account changes off
+    for item in ("database", "workarea", "templates", "bin"):
+        assert f'name="items" value="{item}" checked>' in section
+    assert 'name="accept_privileged" value="1" checked' not in section
+    # and "Allow nothing" asks before it is sent (workarea.js reads data-confirm)
+    nothing = section[section.index('<form class="narrow-nothing"'):]
+    assert 'data-confirm="staging will not be able to write anything here' in nothing
+    assert "<script" not in section
+
+    # when the Synchronization Admin saves with no item ticked, then nothing changes
+    url = narrow_form_action(section)
+    answer = client.post(url, {}, follow=True).content.decode()
+    assert "Nothing changed: with no item ticked staging could write nothing here." in answer
+    grant.refresh_from_db()
+    assert grant.writable_items == list(peer_grants.ITEMS)
+    # when they confirm Allow nothing, then staging may write nothing and the screen says so
+    answer = client.post(url, {"nothing": "1"}, follow=True).content.decode()
+    assert "Saved. staging may now write nothing here." in answer
+    grant.refresh_from_db()
+    assert (grant.writable_items, grant.accept_privileged_changes) == ([], False)
+    assert 'name="items" value="database" checked>' not in section_of(answer, grant.id)
+
+
+@pytest.mark.django_db
+def test_a_bin_write_is_refused_when_no_profile_moves_bin_towards_this_server(settings):
+    from relationships import peer_grants
+
+    # given staging moves templates up, and bin only down
+    grant = announce(a_peer(), 1, ("Templates up", ["templates"], "upload"),
+                     ("Bin down", ["bin"], "download"))
+    here = settings.ESYNC.name
+    # then a bin write is refused, saying why and what staging may write
+    with pytest.raises(peer_grants.NotAllowed) as refused:
+        peer_grants.refuse_unless_writable(grant, ["bin"])
+    assert str(refused.value) == (
+        f"staging may not write bin on {here}: no profile of staging's relationship 1 moves "
+        f"bin towards {here} (upload or bidirectional). It may write: templates.")
+    assert not peer_grants.write_admits(grant)("bin/Site.dll")
+    # and a templates write is allowed
+    peer_grants.refuse_unless_writable(grant, ["templates"])
+    assert peer_grants.write_admits(grant)("css/site.css")
+
+
+@pytest.mark.django_db
+def test_templates_are_refused_once_the_administrator_narrows_them_out(settings):
+    from relationships import peer_grants
+
+    grant = announce(a_peer(), 1, ("All up", ["database", "templates"], "bidirectional"))
+    peer_grants.refuse_unless_writable(grant, ["database", "templates"])
+    # when production's administrator narrows the relationship to the database
+    peer_grants.narrow(grant, ["database"], privileged=False)
+    here = settings.ESYNC.name
+    # then a templates write is refused in the administrator's words; the database is not
+    with pytest.raises(peer_grants.NotAllowed) as refused:
+        peer_grants.refuse_unless_writable(grant, ["templates"])
+    assert str(refused.value) == (
+        f"staging may not write templates on {here}: {here}'s administrator does not allow "
+        "staging to write templates there. It may write: database.")
+    peer_grants.refuse_unless_writable(grant, ["database"])
+    assert not peer_grants.write_admits(grant)("css/site.css")
+    assert peer_grants.write_admits(grant)("uploadedimages/logo.png")
+    assert peer_grants.may_write_in_words(grant) == (
+        "staging may now write database here; privileged-account changes are held for review.")
+
+
+@pytest.mark.django_db
+def test_a_config_file_is_written_only_when_an_include_filter_names_config():
+    from relationships import peer_grants
+
+    staging = a_peer()
+    # given staging moves templates with no filter, and workarea excluding .css
+    unfiltered = peer_grants.announce(staging, {
+        "relationship": 1, "initial_direction": "upload", "profiles": [
+            {"id": 1, "name": "Templates", "items": ["templates"], "direction": "upload"},
+            {"id": 2, "name": "Workarea", "items": ["workarea"], "direction": "upload",
+             "filter": "exclude", "extensions": ".css"}]})
+    admits = peer_grants.write_admits(unfiltered)
+    # then a .config (or .txt, .sln) is refused, as the manual's global exceptions say
+    assert not admits("site.config") and not admits("workarea/site.config")
+    assert not admits("notes.txt") and not admits("Site.sln")
+    assert admits("default.aspx") and not admits("workarea/site.css")
+    # given a profile whose Only include filter names .config
+    included = peer_grants.announce(staging, {
+        "relationship": 2, "initial_direction": "upload", "profiles": [
+            {"id": 3, "name": "Configs", "items": ["templates"], "direction": "upload",
+             "filter": "include", "extensions": ".config"}]})
+    # then a .config is written, and nothing else (web.config is never synced)
+    admits = peer_grants.write_admits(included)
+    assert admits("site.config") and admits("App_Config/site.config")
+    assert not admits("default.aspx") and not admits("web.config")
+
+
+@pytest.mark.django_db
+def test_requests_naming_no_relationship_or_a_removed_one_are_refused():
+    from relationships import peer_grants
+
+    staging = a_peer()
+    grant = announce(staging, 7, ("Up", ["templates"], "upload"))
+    assert peer_grants.grant_of(staging, "7") == grant
+    for named in (None, "", "seven", "²", "-7", str(2**63)):
+        with pytest.raises(peer_grants.NotAllowed, match="staging named no relationship"):
+            peer_grants.grant_of(staging, named)
+    with pytest.raises(peer_grants.NotAllowed, match="holds no relationship 8 with this"):
+        peer_grants.grant_of(staging, "8")
+    # when staging deletes the relationship, then a request naming it is refused
+    assert peer_grants.remove(staging, 7)
+    with pytest.raises(peer_grants.NotAllowed, match="holds no relationship 7 with this "
+                                                     r"instance \(it was deleted"):
+        peer_grants.grant_of(staging, "7")
+    # and another peer cannot name staging's relationship
+    announce(staging, 9, ("Up", ["templates"], "upload"))
+    with pytest.raises(peer_grants.NotAllowed, match="holds no relationship 9"):
+        peer_grants.grant_of(a_peer("development"), "9")
+
+
+@pytest.mark.django_db
+def test_a_write_belongs_to_a_run_in_progress():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from relationships import peer_grants
+
+    staging = a_peer()
+    announced = {"relationship": 1, "initial_direction": "upload", "profiles": []}
+    grant = peer_grants.announce(staging, announced)
+    refusal = "this write belongs to no run of staging in progress here"
+    # given no run was announced, then a write is refused, whatever run it names
+    for named in (None, "", "1", "²", "x"):
+        with pytest.raises(peer_grants.NotAllowed, match=refusal):
+            peer_grants.run_in_progress(grant, named)
+    # when staging announces run 5, then writes of run 5 are accepted, of run 6 not
+    peer_grants.announce(staging, {**announced, "run": {
+        "id": 5, "kind": "FileSync", "stamp": "20261125-120000-run5"}})
+    assert peer_grants.run_in_progress(grant, "5").remote_run_id == 5
+    with pytest.raises(peer_grants.NotAllowed, match=refusal):
+        peer_grants.run_in_progress(grant, "6")
+    # and a run that never says it ended lapses after a day
+    with pytest.raises(peer_grants.NotAllowed, match=refusal):
+        peer_grants.run_in_progress(grant, "5", now=timezone.now() + dt.timedelta(hours=25))
+    # when run 5 ends, then its writes are refused
+    assert peer_grants.end_run(grant, 5)
+    with pytest.raises(peer_grants.NotAllowed, match=refusal):
+        peer_grants.run_in_progress(grant, "5")
+    # and a run's stamp must be one, with nothing after it
+    with pytest.raises(peer_grants.AnnouncementRefused, match="stamp is yyyymmdd"):
+        peer_grants.announce(staging, {**announced, "run": {
+            "id": 6, "kind": "FileSync", "stamp": "20261125-120000-run6\n"}})
+
+
+def esync_here(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
+    """`esync ARGV` in this process, on the test database: the command's own parser and
+    handler (its instance is the one the tests set up)."""
+    from esync_site.cli import build_parser
+    from relationships import commands
+
+    monkeypatch.setattr(commands, "setup_instance", lambda args: None)
+    args = build_parser().parse_args(list(argv))
+    code = args.handler(args)
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_the_command_line_lists_peers_and_narrows_a_relationship(monkeypatch, capsys):
+    from esync_site.refusal import Refusal
+
+    # given staging announced a relationship moving the database and templates up
+    grant = announce(a_peer(), 3, ("Site up", ["database", "templates"], "upload"),
+                     ("Pull", ["bin"], "download"))
+    # when the administrator lists the peers, then the relationship is there with its id
+    code, out = esync_here(monkeypatch, capsys, "relationship", "peers", "--json")
+    (listed,) = json.loads(out)
+    assert code == 0
+    assert (listed["id"], listed["peer"], listed["remote_relationship_id"]) == (
+        grant.id, "staging", 3)
+    assert [(p["name"], p["items"], p["direction"], p["writes_here"])
+            for p in listed["profiles"]] == [
+        ("Pull", ["bin"], "download", []),
+        ("Site up", ["database", "templates"], "upload", ["database", "templates"])]
+    assert listed["may_write"] == ["database", "templates"]
+    assert listed["accept_privileged_changes"] is False
+    code, out = esync_here(monkeypatch, capsys, "relationship", "peers")
+    assert f"{grant.id:>3}  staging's relationship 3" in out
+    assert "staging may now write database and templates here; privileged-account changes " \
+           "are held for review." in out
+    assert f"At most: database, workarea, templates, bin (esync relationship narrow " \
+           f"{grant.id} --items ...)" in out
+
+    # when they narrow it to templates, then only templates is left, privileged unchanged
+    code, out = esync_here(monkeypatch, capsys, "relationship", "narrow", str(grant.id),
+                           "--items", "templates")
+    assert (code, out) == (0, "staging may now write templates here.\nAt most: templates.\n")
+    grant.refresh_from_db()
+    assert (grant.writable_items, grant.accept_privileged_changes) == (["templates"], False)
+    # when they accept privileged changes only, then the items stay as they are
+    esync_here(monkeypatch, capsys, "relationship", "narrow", str(grant.id),
+               "--items", "database,templates", "--accept-privileged")
+    esync_here(monkeypatch, capsys, "relationship", "narrow", str(grant.id),
+               "--hold-privileged")
+    grant.refresh_from_db()
+    assert (grant.writable_items, grant.accept_privileged_changes) == (
+        ["database", "templates"], False)
+    # and an unknown relationship is refused with a sentence
+    with pytest.raises(Refusal, match="No peer relationship '99' here; see `esync "
+                                      "relationship peers`."):
+        esync_here(monkeypatch, capsys, "relationship", "narrow", "99", "--items", "none")
