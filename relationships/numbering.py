@@ -52,6 +52,10 @@ def read_peer_numbering(payload: object, ours: Numbering) -> tuple[Numbering, bo
                                f"{MAX_SERVER_NUMBER - 1}")
     if role not in ("source", "destination"):
         raise NumberingRefused("you_are is source or destination")
+    if number is not None and number == ours.number:
+        raise NumberingRefused(f"the peer says it is server number {number}, which is this "
+                               "instance's own: two servers of one number would hand out the "
+                               "same IDs")
     known_here = max(ours.highest_known, ours.number or 0)
     claimed = max(highest, number or 0)
     if claimed > known_here + MAX_NUMBER_JUMP:
@@ -72,6 +76,9 @@ def decide(ours: Numbering, theirs: Numbering, we_are_source: bool) -> tuple[int
         mine = highest + 1
     elif other is None:
         other = highest + 1
+    if max(mine, other) > MAX_SERVER_NUMBER:
+        raise NumberingRefused(f"no server number is left for a new server (numbers go up to "
+                               f"{MAX_SERVER_NUMBER}, so that every ID range fits in 63 bits)")
     return mine, other, max(highest, mine, other)
 
 

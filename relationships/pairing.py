@@ -71,10 +71,10 @@ def create_relationship(address: str, peer: TrustedPeer, direction: str,
     if type(our_number) is not int or type(highest) is not int or \
             not 1 <= our_number <= highest <= numbering.MAX_SERVER_NUMBER or \
             highest > max(numbering.current().highest_known, our_number) \
-            + numbering.MAX_NUMBER_JUMP:
+            + numbering.MAX_NUMBER_JUMP or answer.get("my_number") == our_number:
         raise RelationshipRefused("The peer answered the pairing with server numbers this "
-                                  "instance does not accept (out of range, or an "
-                                  "implausible jump).")
+                                  "instance does not accept (out of range, an implausible "
+                                  "jump, or its own number).")
     with transaction.atomic():
         numbering.adopt(our_number, highest)
         relationship = Relationship.objects.create(

@@ -46,7 +46,10 @@ from syncengine.file_state import (
 MAX_HEADER = 64 * 1024
 STAMP = re.compile(r"^\d{8}-\d{6}-run\d+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-NAME_MAX = 255
+NAME_MAX = 255  # bytes of one name
+PATH_MAX = 4096  # bytes of a whole path, the site root's or the versions folder's included
+MAX_DEPTH = 64  # names in a path: far deeper than any site, far less than tools choke on
+_STAMP_ALLOWANCE = 40  # a run stamp's folder in HOME/versions/ (yyyymmdd-hhmmss-runN)
 
 
 class FileRefused(ValueError):
@@ -75,14 +78,32 @@ def check_relative(relative: object, items: Iterable[str]) -> str:
                           "are accepted")
     if _CONTROL.search(relative) or "\\" in relative:
         raise FileRefused(f"{relative!r} has characters a file name may not have")
+    try:  # a name that is not UTF-8 on the sender's disk arrives as lone surrogates
+        encoded = relative.encode()
+    except UnicodeEncodeError:
+        raise FileRefused(f"{relative!r} is not a UTF-8 name; rename it on the sending "
+                          "server") from None
     parts = relative.split("/")
     if any(part in ("..", ".", "") for part in parts):
         raise FileRefused(f"{relative!r} leads outside the site root or is not a plain path")
+    if len(parts) > MAX_DEPTH:
+        raise FileRefused(f"{relative[:200]!r}… has more than {MAX_DEPTH} names (folders "
+                          "and file); only shallower paths are accepted")
     if any(len(part) > NAME_MAX // 4 and len(part.encode()) > NAME_MAX for part in parts):
-        raise FileRefused(f"{relative!r} has a name longer than {NAME_MAX} bytes")
+        raise FileRefused(f"{relative[:200]!r} has a name longer than {NAME_MAX} bytes")
+    if _longest_base() + 1 + len(encoded) >= PATH_MAX:
+        raise FileRefused(f"{relative[:200]!r}… is a path too long for this server ({PATH_MAX} "
+                          "bytes with the site root's or the versions folder's)")
     if item_of(relative) not in items:
         raise FileRefused(f"{relative!r} is not a file this profile synchronizes")
     return relative
+
+
+def _longest_base() -> int:
+    """Bytes of the longer folder a peer's path is put under: the site root, or a run's
+    versions folder (a replaced file is kept there under the same path)."""
+    return max(len(os.fsencode(site_root())),
+               len(os.fsencode(versions_root())) + 1 + _STAMP_ALLOWANCE)
 
 
 def target_of(relative: str, items: Iterable[str],
@@ -137,6 +158,9 @@ def _refuse_if_outside(root: Path, path: str, relative: str) -> None:
         resolve_inside(root, path)
     except ValueError as error:
         raise FileRefused(f"{relative!r} leads out of the site root through a link") from error
+    except (RuntimeError, OSError) as error:  # a loop of links (RuntimeError on Python 3.11)
+        raise FileRefused(f"{relative!r} goes through a link that leads nowhere (a loop of "
+                          "links) on this server") from error
 
 
 # -- versions ---------------------------------------------------------------------------------

@@ -99,7 +99,13 @@ def end_run(request):
     body = json_body(request, 4096)
     if not isinstance(body, dict):
         raise PeerRequestRefused(400, "bad_request", "a JSON body {run: id} is required")
-    return JsonResponse({"ended": peer_grants.end_run(request.grant, body.get("run"))})
+    from syncengine import resource_files
+
+    run = peer_grants.incoming_run_of(request.grant, body.get("run"))
+    ended = peer_grants.end_run(request.grant, body.get("run"))
+    if run is not None:  # its staged resource folders (an initial sync's) go with it
+        resource_files.discard_staged(resource_files.peer_run_owner(run))
+    return JsonResponse({"ended": ended})
 
 
 MAX_CHANGE_SET_BYTES = 256 * 2**20  # one apply request; the initiator sends batches far smaller

@@ -31,7 +31,8 @@ def _items(request) -> list[str]:
 def _number(request, name: str, default: str | None = None) -> int:
     """A whole number of the query, from 0 to 2^63-1."""
     text = request.GET.get(name, default)
-    if text is None or not text.isdigit() or len(text) > 19 or int(text) >= 2**63:
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 19 or \
+            int(text) >= 2**63:
         raise PeerRequestRefused(400, "bad_request", f"{name} must be a whole number from 0 "
                                  "to 2^63-1")
     return int(text)

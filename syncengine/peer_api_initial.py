@@ -84,7 +84,7 @@ def initial_sync_database(request):
     status = _refuse_if_staged()
     token = resource_files.check_token(request.GET.get("files", ""))
     rows = request.headers.get("X-Esync-Source-Rows", "")
-    if not rows.isdigit() or len(rows) > 18:
+    if not (rows.isascii() and rows.isdigit()) or len(rows) > 18:
         raise PeerRequestRefused(400, "bad_request", "the source's row count "
                                  "(X-Esync-Source-Rows) is missing or not a whole number")
     if status.rows > int(rows):

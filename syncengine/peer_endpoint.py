@@ -54,6 +54,7 @@ def _refusals() -> tuple[tuple[type[BaseException], Callable[[BaseException], Js
     modules import this one)."""
     from django.db import OperationalError
 
+    from relationships.numbering import NumberingRefused
     from syncengine.change_sets import ChangeSetRejected
     from syncengine.file_rules import FilterRefused
     from syncengine.file_transfer import FileRefused
@@ -62,6 +63,7 @@ def _refusals() -> tuple[tuple[type[BaseException], Callable[[BaseException], Js
         (PeerRequestRefused, lambda e: refusal(e.status, e.code, e.message)),
         (peer_grants.NotAllowed, lambda e: refusal(403, "not_allowed", str(e))),
         (peer_grants.AnnouncementRefused, lambda e: refusal(400, "bad_request", str(e))),
+        (NumberingRefused, lambda e: refusal(400, "numbering_refused", str(e))),
         ((FileRefused, FilterRefused), lambda e: refusal(400, "file_refused", str(e))),
         (ChangeSetRejected, lambda e: refusal(400, "change_set_rejected", str(e))),
         (RequestDataTooBig, lambda e: refusal(413, "too_large",
@@ -80,20 +82,27 @@ def _refusals() -> tuple[tuple[type[BaseException], Callable[[BaseException], Js
     )
 
 
+def _number_header(request, name: str) -> str:
+    """The header if it is a whole number in ASCII digits, else "" (none named): a header
+    arrives as Latin-1, where "²" is a digit to str.isdigit that int() refuses."""
+    value = request.headers.get(name) or ""
+    return value if value.isascii() and value.isdigit() else ""
+
+
 def authorize(request, rule: Rule) -> None:
     """Refuse the request unless `rule` holds for its peer; sets `request.grant` (the
     peer's relationship here) and `request.incoming_run` where the rule needs them."""
     request.grant = request.incoming_run = None
     if rule is Rule.ANY_TRUSTED_PEER:
         return
-    grant = peer_grants.grant_of(request.peer, request.headers.get(RELATIONSHIP_HEADER))
+    grant = peer_grants.grant_of(request.peer, _number_header(request, RELATIONSHIP_HEADER))
     request.grant = grant
     if rule is Rule.RELATIONSHIP:
         return
     if rule is Rule.INITIAL_SOURCE:
         peer_grants.refuse_unless_initial_source(grant)
         return
-    run = peer_grants.run_in_progress(grant, request.headers.get(RUN_HEADER))
+    run = peer_grants.run_in_progress(grant, _number_header(request, RUN_HEADER))
     request.incoming_run = run
     if rule is Rule.INITIAL_DESTINATION:
         if run.kind != "FullStage":
@@ -131,4 +140,5 @@ def peer_endpoint(view: Callable[..., HttpResponse], **rules: Rule) -> Callable[
                     return answer(error)
             raise
 
+    endpoint.peer_rules = allowed  # who may call it, by method (read by the URLconf's tests)
     return endpoint

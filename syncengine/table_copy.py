@@ -18,6 +18,7 @@ from contextlib import suppress
 
 from django.apps import apps
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 
 from cms.models import User
@@ -238,7 +239,11 @@ class _TableWriter:
             self._copy = self._copy_context.__enter__()
 
     def add(self, row: list) -> None:
-        converted = [c(v) if c else v for c, v in zip(self.converters, row, strict=True)]
+        try:
+            converted = [c(v) if c else v for c, v in zip(self.converters, row, strict=True)]
+        except (ValidationError, TypeError, ValueError, ArithmeticError) as error:
+            raise StreamRejected(f"a row of {self.table} holds a value its column cannot "
+                                 f"take: {error}") from error
         if self._copy is not None:
             self._copy.write_row(converted)
             return
@@ -296,7 +301,8 @@ def import_stream(chunks: Iterable[bytes], progress: Callable[[int], None] = lam
     by_table = {m._meta.db_table: m for m in synced_models()}
     with transaction.atomic():
         _clear_destination(by_table)
-        with indexes_set_aside(by_table):
+        # COPY writes through psycopg's own cursor: its errors become Django's here.
+        with indexes_set_aside(by_table), connection.wrap_database_errors:
             applied = _load(_StreamReader(chunks), by_table, progress)
         _reset_sequences(by_table.values())
         if connection.vendor == "postgresql":
