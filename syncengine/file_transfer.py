@@ -259,19 +259,24 @@ def delete(relative: str, items: Iterable[str], stamp: str, expected_current: st
     return True
 
 
+def write_counted(out, chunks: Iterable[bytes]) -> tuple[int, str]:
+    """Write `chunks` to the open file `out`: the bytes written and their digest."""
+    hasher, size = xxhash.xxh3_128(), 0
+    for chunk in chunks:
+        out.write(chunk)
+        hasher.update(chunk)
+        size += len(chunk)
+    return size, hasher.hexdigest()
+
+
 def write_staged(chunks: Iterable[bytes], expected: FileInfo) -> Path:
     """Stage `chunks` as a file; refused unless the size and digest are the expected ones.
     Not yet flushed to disk: the caller flushes its batch (`flush_to_disk`)."""
     staged = new_staging_file()
-    hasher = xxhash.xxh3_128()
-    size = 0
     try:
         with open(staged, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                hasher.update(chunk)
-                size += len(chunk)
-        if size != expected.size or hasher.hexdigest() != expected.digest:
+            size, digest = write_counted(out, chunks)
+        if size != expected.size or digest != expected.digest:
             raise FileRefused("the file arrived damaged (size or digest differ); not written")
     except BaseException:
         staged.unlink(missing_ok=True)

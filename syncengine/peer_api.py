@@ -44,12 +44,17 @@ def read_request(request, limit: int | None = None, chunk_size: int = 256 * 1024
         yield chunk
 
 
+def declared_length(request) -> int | None:
+    """The body length the request declares (Content-Length); None when it is not a number."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+
+
 def json_body(request, limit: int = 1024 * 1024) -> object:
     """The request's JSON body, at most `limit` bytes; 4xx with a sentence otherwise."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    length = declared_length(request) or 0
     if length > limit:
         raise PeerRequestRefused(413, "too_large", f"a JSON body may not exceed {limit:,} "
                                  "bytes here")
@@ -113,10 +118,7 @@ MAX_CHANGE_SET_BYTES = 256 * 2**20  # one apply request; the initiator sends bat
 
 def refuse_oversized_change_set(request) -> JsonResponse | None:
     """The refusal of a change set body past the limit (a streamed one counts as past it)."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    length = declared_length(request) or 0
     if length > MAX_CHANGE_SET_BYTES:
         return refusal(413, "too_large", f"a change set may not exceed "
                                          f"{MAX_CHANGE_SET_BYTES // 2**20} MB per request")

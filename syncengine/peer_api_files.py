@@ -14,7 +14,7 @@ from syncengine import file_delta, file_state, file_transfer
 from syncengine.file_rules import ITEMS, FileFilter
 from syncengine.file_sync import CHUNK
 from syncengine.file_transfer import FileRefused
-from syncengine.peer_api import json_body, read_request
+from syncengine.peer_api import declared_length, json_body, read_request
 from syncengine.peer_endpoint import PeerRequestRefused, refusal
 from syncengine.stream_chunks import coalesced
 
@@ -192,9 +192,8 @@ def chunk(request):
     file_transfer.target_of(relative, items)
     _writable(request, relative)
     offset, digest = _number(request, "offset"), _digest(request)
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
+    length = declared_length(request)
+    if length is None:  # not a number: refused as too large
         length = CHUNK + 1
     if length > CHUNK:
         raise PeerRequestRefused(413, "too_large", f"a chunk may not exceed {CHUNK:,} bytes")

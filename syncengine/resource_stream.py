@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import xxhash
 from django.conf import settings
 
 from cms.site_root import RESOURCE_FOLDERS
@@ -37,16 +36,17 @@ from syncengine.file_transfer import (
     FLUSH_GROUP,
     MAX_HEADER,
     NAME_MAX,
+    PATH_MAX,
     FileRefused,
     FrameReader,
     file_chunks,
     flush_all,
     frame,
     site_root,
+    write_counted,
 )
 
 CONTENT_TYPE = "application/x-esync-files"
-PATH_MAX = 4096
 MAX_RELATIVE = 3072  # bytes of a path inside the site root
 MAX_DEPTH = 100  # folders a path may go down (a deeper tree is more than tools remove)
 HEADER_ALLOWANCE = 4096  # bytes of header per file, in the bound on the whole stream
@@ -295,14 +295,10 @@ def _write_file(target: str, chunks: Iterable[bytes], info: FileInfo, relative: 
     """Write one file of the stream where it is staged (a new file: never through a link,
     never over another), checked against its size and digest, with its mtime."""
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    hasher, size = xxhash.xxh3_128(), 0
     try:
         with open(descriptor, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                hasher.update(chunk)
-                size += len(chunk)
-        if size != info.size or hasher.hexdigest() != info.digest:
+            size, digest = write_counted(out, chunks)
+        if size != info.size or digest != info.digest:
             raise ResourceStreamRejected(
                 f"{relative} arrived damaged (its size or digest differ; it may have changed "
                 "on the source while it was sent)")
