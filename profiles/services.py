@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from esync_site.refusal import Refusal
+from esync_site.whole_numbers import whole_number
 from profiles import beat_entries, schedules
 from profiles.models import Profile
 from relationships import announcements
@@ -167,8 +168,9 @@ def delete_profile(profile: Profile) -> None:
 
 
 def find_profile(key: str) -> Profile:
+    number = whole_number(key)
     matches = list(Profile.objects.filter(name=key)) or (
-        list(Profile.objects.filter(id=int(key))) if key.isdigit() else [])
+        [] if number is None else list(Profile.objects.filter(id=number)))
     if len(matches) != 1:
         raise Refusal(f"No single profile matches {key!r} ({len(matches)} do); see "
                       "`esync profile list`.")

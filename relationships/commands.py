@@ -9,6 +9,7 @@ import time
 
 from esync_site.cli import setup_instance
 from esync_site.refusal import Refusal
+from esync_site.whole_numbers import whole_number
 
 
 def add_parsers(sub, home_option) -> None:
@@ -197,8 +198,8 @@ def narrow(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     key = args.peer_relationship
-    known = key.isascii() and key.isdigit() and len(key) < 19
-    grant = _peer_relationships().filter(pk=int(key)).first() if known else None
+    number = whole_number(key)
+    grant = None if number is None else _peer_relationships().filter(pk=number).first()
     if grant is None:
         raise Refusal(f"No peer relationship {key!r} here; see `esync relationship peers`.")
     narrow_grant(grant, grant.writable_items if args.items is None else args.items,

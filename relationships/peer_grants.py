@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from certificates.models import TrustedPeer
 from esync_site.refusal import Refusal
+from esync_site.whole_numbers import whole_number
 from relationships.models import AnnouncedProfile, IncomingRun, PeerRelationship, Relationship
 from syncengine.file_rules import (
     GLOBAL_EXCEPTIONS,
@@ -203,18 +204,14 @@ def end_run(grant: PeerRelationship, remote_run_id: object) -> bool:
 
 # -- deciding ---------------------------------------------------------------------------------
 
-def _is_number(text: str | None) -> bool:
-    """ASCII digits only: "²" is a digit to str.isdigit, and int() refuses it."""
-    return bool(text) and text.isascii() and text.isdigit()
-
-
 def grant_of(peer: TrustedPeer, remote_relationship_id: str | None) -> PeerRelationship:
     """The peer's relationship named by the request; NotAllowed if this instance has none."""
-    if not _is_number(remote_relationship_id) or int(remote_relationship_id) >= _BIG:
+    number = whole_number(remote_relationship_id)
+    if number is None:
         raise NotAllowed(f"{peer.name} named no relationship: every request that reads or "
                          "writes site data belongs to one (update esync on the peer)")
     grant = PeerRelationship.objects.active().filter(
-        peer=peer, remote_relationship_id=int(remote_relationship_id)).first()
+        peer=peer, remote_relationship_id=number).first()
     if grant is None:
         raise NotAllowed(f"{peer.name} holds no relationship {remote_relationship_id} with "
                          "this instance (it was deleted, or never announced)")
@@ -225,9 +222,9 @@ def run_in_progress(grant: PeerRelationship, remote_run_id: str | None,
                     now: dt.datetime | None = None) -> IncomingRun:
     """The run a write belongs to; NotAllowed unless it is in progress."""
     now = now or timezone.now()
-    run = None
-    if _is_number(remote_run_id) and int(remote_run_id) < _BIG:
-        run = IncomingRun.objects.filter(relationship=grant, remote_run_id=int(remote_run_id),
+    run, number = None, whole_number(remote_run_id)
+    if number is not None:
+        run = IncomingRun.objects.filter(relationship=grant, remote_run_id=number,
                                          ended_at=None,
                                          started_at__gt=now - RUN_LIFETIME).first()
     if run is None:

@@ -12,6 +12,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from esync_site.refusal import Refusal
+from esync_site.whole_numbers import whole_number
 from syncengine.apply_changes import ApplyResult, apply_changes
 from syncengine.change_sets import Change, specs_by_name
 from syncengine.models import ConflictRecord
@@ -30,9 +31,9 @@ def list_conflicts(relationship=None) -> list[ConflictRecord]:
 
 
 def find_conflict(record_id: int | str) -> ConflictRecord:
-    record = None
-    if str(record_id).isdigit():
-        record = ConflictRecord.objects.filter(id=int(record_id)).first()
+    record, number = None, whole_number(str(record_id))
+    if number is not None:
+        record = ConflictRecord.objects.filter(id=number).first()
     if record is None:
         raise RestoreRefused(f"There is no conflict record {record_id}; see `esync conflicts`.")
     return record

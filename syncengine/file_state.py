@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 import xxhash
 from django.conf import settings
 
+from esync_site.whole_numbers import whole_number
 from syncengine.file_rules import OWN_FILE_PREFIX, FileFilter, is_synced, top_folders
 
 if TYPE_CHECKING:
@@ -309,9 +310,9 @@ class _Scope:
         """The paths changed since the scan that handed out `token`, or None if the token
         is not of this scope (another process, or one evicted and scanned afresh)."""
         generation, _, version = token.partition(".")
-        if generation != self.generation or not version.isdigit():
+        since, changed = whole_number(version), set()
+        if generation != self.generation or since is None:
             return None
-        since, changed = int(version), set()
         if since < self.forgotten:
             return None
         for at, paths in reversed(self.changes):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
 
+from esync_site.whole_numbers import whole_number
 from relationships import peer_grants
 from syncengine import file_delta, file_state, file_transfer
 from syncengine.file_rules import ITEMS, FileFilter
@@ -30,12 +31,11 @@ def _items(request) -> list[str]:
 
 def _number(request, name: str, default: str | None = None) -> int:
     """A whole number of the query, from 0 to 2^63-1."""
-    text = request.GET.get(name, default)
-    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 19 or \
-            int(text) >= 2**63:
+    number = whole_number(request.GET.get(name, default))
+    if number is None:
         raise PeerRequestRefused(400, "bad_request", f"{name} must be a whole number from 0 "
                                  "to 2^63-1")
-    return int(text)
+    return number
 
 
 def _info(request) -> file_state.FileInfo:

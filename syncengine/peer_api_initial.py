@@ -14,6 +14,7 @@ import logging
 from django.db import DatabaseError
 from django.http import JsonResponse, StreamingHttpResponse
 
+from esync_site.whole_numbers import whole_number
 from syncengine import resource_files
 from syncengine.peer_api import read_request
 from syncengine.peer_endpoint import PeerRequestRefused
@@ -83,14 +84,14 @@ def initial_sync_database(request):
     # The initiator checked these too; a destination does not rely on it.
     status = _refuse_if_staged()
     token = resource_files.check_token(request.GET.get("files", ""))
-    rows = request.headers.get("X-Esync-Source-Rows", "")
-    if not (rows.isascii() and rows.isdigit()) or len(rows) > 18:
+    rows = whole_number(request.headers.get("X-Esync-Source-Rows", ""))
+    if rows is None:
         raise PeerRequestRefused(400, "bad_request", "the source's row count "
                                  "(X-Esync-Source-Rows) is missing or not a whole number")
-    if status.rows > int(rows):
+    if status.rows > rows:
         raise PeerRequestRefused(409, "destination_larger",
                                  f"this instance's database ({status.rows} rows) is larger "
-                                 f"than the source's ({int(rows)})")
+                                 f"than the source's ({rows})")
     try:
         result = receive_copy(read_request(request), token, owner=_owner(request))
     except resource_files.ResourcesBusy as error:

@@ -20,6 +20,7 @@ from typing import BinaryIO
 from certificates.identities import fingerprint_of_pem, identity_for
 from certificates.models import TrustedPeer
 from certificates.trust import client_context
+from esync_site.whole_numbers import whole_number
 from syncengine.instance_clock import reported_version
 from syncengine.peer_errors import (
     CertificateExpired,
@@ -47,9 +48,10 @@ def parse_address(address: str, default_port: int = DEFAULT_SYNC_PORT) -> tuple[
         host, port = address.split(":")
     else:
         host, port = address, str(default_port)
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    number = whole_number(port)
+    if not host or number is None or not 0 < number < 65536:
         raise ValueError(f"{address!r} is not a HOST or HOST:PORT address.")
-    return host, int(port)
+    return host, number
 
 
 @dataclass

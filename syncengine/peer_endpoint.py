@@ -17,6 +17,7 @@ from enum import Enum
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpResponse, JsonResponse
 
+from esync_site.whole_numbers import whole_number
 from relationships import peer_grants
 
 log = logging.getLogger("esync.peer_api")
@@ -86,7 +87,7 @@ def _number_header(request, name: str) -> str:
     """The header if it is a whole number in ASCII digits, else "" (none named): a header
     arrives as Latin-1, where "²" is a digit to str.isdigit that int() refuses."""
     value = request.headers.get(name) or ""
-    return value if value.isascii() and value.isdigit() else ""
+    return value if whole_number(value) is not None else ""
 
 
 def authorize(request, rule: Rule) -> None:

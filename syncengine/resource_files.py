@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cms.site_root import RESOURCE_FOLDERS
+from esync_site.whole_numbers import whole_number
 from syncengine.file_rules import OWN_FILE_PREFIX
 from syncengine.file_transfer import incoming_dir, site_root
 from syncengine.resource_stream import (  # noqa: F401 - the initial sync's words, in one place
@@ -304,20 +305,20 @@ def _run_ended(staging: Path, lifetime: dt.timedelta) -> bool:
     if said is None:
         return False  # still being received, or damaged: its age decides
     owner = str(said.get("owner", ""))
-    number = owner.rpartition("-")[2]
-    if not number.isdigit() or int(number) >= 2**63:
+    number = whole_number(owner.rpartition("-")[2])
+    if number is None:
         return False
     try:
         if owner.startswith("peer-run-"):
             from relationships.models import IncomingRun
 
             return not IncomingRun.objects.filter(
-                pk=int(number), ended_at=None,
+                pk=number, ended_at=None,
                 started_at__gt=timezone.now() - lifetime).exists()
         if owner.startswith("run-"):
             from syncengine.models import SyncRun
 
-            return not SyncRun.objects.filter(pk=int(number),
+            return not SyncRun.objects.filter(pk=number,
                                               status__in=SyncRun.ACTIVE).exists()
     except DatabaseError:
         return False

@@ -34,6 +34,7 @@ from syncengine.file_rules import OWN_FILE_PREFIX, item_of
 from syncengine.file_state import FileInfo, digest_of
 from syncengine.file_transfer import (
     FLUSH_GROUP,
+    MAX_DEPTH,
     MAX_HEADER,
     NAME_MAX,
     PATH_MAX,
@@ -48,7 +49,6 @@ from syncengine.file_transfer import (
 
 CONTENT_TYPE = "application/x-esync-files"
 MAX_RELATIVE = 3072  # bytes of a path inside the site root
-MAX_DEPTH = 100  # folders a path may go down (a deeper tree is more than tools remove)
 HEADER_ALLOWANCE = 4096  # bytes of header per file, in the bound on the whole stream
 
 _DIGEST = re.compile(r"^[0-9a-f]{32}$")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from esync_site.refusal import Refusal
+from esync_site.whole_numbers import whole_number
 from syncengine.models import ConflictRecord, SyncRun
 
 
@@ -62,10 +63,10 @@ def last_runs_by_profile(profiles: Iterable) -> dict[int, SyncRun]:
 
 
 def find_run(run_id: int | str) -> SyncRun:
-    run = None
-    if str(run_id).isdigit():
+    run, number = None, whole_number(str(run_id))
+    if number is not None:
         run = SyncRun.objects.select_related("profile", "relationship").filter(
-            id=int(run_id)).first()
+            id=number).first()
     if run is None:
         raise Refusal(f"There is no run {run_id}; see `esync logs`.")
     return run

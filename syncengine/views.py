@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from cms.access import sync_admin_required
 from esync_site.refusal import Refusal
+from esync_site.whole_numbers import whole_number
 from profiles.models import Profile
 from relationships.models import Relationship
 from syncengine import collision_review, conflicts, run_logs
@@ -37,9 +38,9 @@ def preview(request: HttpRequest, profile_id: int) -> HttpResponse:
 
 @sync_admin_required
 def logs(request: HttpRequest) -> HttpResponse:
-    relationship = None
-    if request.GET.get("relationship", "").isdigit():
-        relationship = get_object_or_404(Relationship, pk=int(request.GET["relationship"]))
+    relationship, number = None, whole_number(request.GET.get("relationship"))
+    if number is not None:
+        relationship = get_object_or_404(Relationship, pk=number)
     return render(request, "syncengine/logs.html", {
         "runs": run_logs.list_runs(relationship), "relationship": relationship})
 
@@ -77,7 +78,7 @@ def relationship_log(request: HttpRequest, relationship_id: int) -> HttpResponse
 @sync_admin_required
 def collisions(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        ids = [i for i in request.POST.getlist("collision") if i.isdigit()]
+        ids = [i for i in request.POST.getlist("collision") if whole_number(i) is not None]
         try:
             if request.POST.get("email"):
                 marked, no_address = collision_review.mark_reviewed_and_email(

@@ -119,3 +119,24 @@ def test_the_empty_configurations_screen_gives_the_manuals_hint(client, administ
     client.force_login(administrator)
     page = client.get(reverse("sync:configurations")).content.decode()
     assert 'Please click the "+" button above' in page.replace("&quot;", '"')
+
+
+@pytest.mark.parametrize("typed", ["²", "٣", "99999999999999999999", "-1", "1e3"])
+def test_a_number_typed_into_a_screen_address_is_never_a_server_error(client, administrator,
+                                                                      typed):
+    """Given an Administrator, when the logs or collisions are asked with a relationship or
+    collision that is not a whole number, then the screen shows everything instead."""
+    client.force_login(administrator)
+    assert client.get(reverse("sync:logs"), {"relationship": typed}).status_code == 200
+    response = client.post(reverse("sync:collisions"), {"collision": [typed]})
+    assert response.status_code in (200, 302)
+
+
+@pytest.mark.parametrize("text, number", [("0", 0), ("42", 42), (str(2**63 - 1), 2**63 - 1),
+                                          (str(2**63), None), ("²", None), ("٣", None),
+                                          ("", None), (" 1", None), ("+1", None), (None, None),
+                                          (7, None), ("1" * 400, None)])
+def test_whole_numbers_are_ascii_digits_below_two_to_the_63(text, number):
+    from esync_site.whole_numbers import whole_number
+
+    assert whole_number(text) == number
