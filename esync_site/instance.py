@@ -283,6 +283,8 @@ def _private_paths(config: InstanceConfig, databases: Iterable[Path]) -> list[tu
     """What in a home only its owner may open, with the mode each must have."""
     private = [(config.home / CONFIG_FILE, PRIVATE_FILE),
                (config.home / SECRET_KEY_FILE, PRIVATE_FILE)]
+    private += [(folder, PRIVATE_FOLDER) for folder in (config.state_dir, config.broker_dir)
+                if folder.is_dir()]
     if config.keys_dir.is_dir():
         private.append((config.keys_dir, PRIVATE_FOLDER))
         for path in sorted(config.keys_dir.rglob("*")):

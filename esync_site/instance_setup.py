@@ -20,7 +20,7 @@ from esync_site.instance import (
     secure_private_files,
     sqlite_paths,
 )
-from esync_site.private_files import make_private_folder, write_private
+from esync_site.private_files import PRIVATE_FOLDER, make_private_folder, write_private
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,13 @@ def create_home_files(config: InstanceConfig) -> None:
 
     home = config.home
     home.mkdir(parents=True, exist_ok=True)
-    for folder in (config.state_dir, config.backup_folder,
-                   *(config.broker_dir / sub for sub in ("queue", "processed", "control"))):
-        folder.mkdir(parents=True, exist_ok=True)
-    make_private_folder(config.keys_dir)
+    # The broker's queue is the worker's orders and state/ what a run stages: the owner's.
+    for folder in (config.keys_dir, config.state_dir, config.broker_dir):
+        make_private_folder(folder)
+    for sub in ("queue", "processed", "control"):
+        (config.broker_dir / sub).mkdir(exist_ok=True)
+    # A backup folder the administrator named elsewhere keeps its own modes.
+    config.backup_folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
     create_site_root(config.site_root)
     read_or_create_secret_key(home)
     database = (parse_database_url(config.database_url) if config.database_url

@@ -16,6 +16,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from esync_site.private_files import PRIVATE_FOLDER, create_private
+
 
 class BackupFailed(Exception):
     pass
@@ -37,23 +39,30 @@ def _pg_environment() -> dict[str, str]:
 
 def backup_database() -> Path:
     folder = Path(settings.ESYNC.backup_folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    # A folder made here is owner-only; one the administrator named keeps its own modes.
+    folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S%f")[:17]
     name = Path(connection.settings_dict["NAME"]).stem
     target = folder / f"{name}{stamp}.esync.bak"
-    if connection.vendor == "sqlite":
-        connection.ensure_connection()
-        with sqlite3.connect(target) as copy:
-            connection.connection.backup(copy)
-        copy.close()
-    elif connection.vendor == "postgresql":
-        result = subprocess.run(["pg_dump", "--format=custom", "--file", str(target)],
-                                env=_pg_environment(), capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BackupFailed(f"pg_dump failed: {result.stderr.strip()}")
-    else:
+    if connection.vendor not in ("sqlite", "postgresql"):
         raise BackupFailed(f"Backups are not yet supported on {connection.vendor}.")
-    os.chmod(target, 0o600)
+    # A copy of the database, password hashes included: owner-only from its first byte.
+    if not create_private(target):
+        raise BackupFailed(f"{target} already exists; try again.")
+    try:
+        if connection.vendor == "sqlite":
+            connection.ensure_connection()
+            with sqlite3.connect(target) as copy:
+                connection.connection.backup(copy)
+            copy.close()
+        else:
+            result = subprocess.run(["pg_dump", "--format=custom", "--file", str(target)],
+                                    env=_pg_environment(), capture_output=True, text=True)
+            if result.returncode != 0:
+                raise BackupFailed(f"pg_dump failed: {result.stderr.strip()}")
+    except BaseException:
+        target.unlink(missing_ok=True)  # half a backup is worse than none: it looks whole
+        raise
     return target
 
 

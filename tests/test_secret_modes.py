@@ -65,6 +65,7 @@ def test_a_new_instance_keeps_its_secrets_to_its_owner_whatever_the_umask(tmp_pa
     assert mode(home / "esync.toml") == 0o600
     assert mode(home / "secret_key") == 0o600
     assert mode(home / "keys") == mode(home / "keys" / "all") == 0o700
+    assert mode(home / "state") == mode(home / "broker") == mode(home / "backups") == 0o700
     keys = sorted((home / "keys" / "all").glob("*.key"))
     assert [k.name for k in keys] == ["client.key", "server.key"]
     assert {mode(k) for k in keys} == {0o600}
@@ -85,13 +86,14 @@ def test_an_instance_whose_secrets_are_open_has_them_narrowed_when_it_starts(rea
               home / "keys" / "all" / "server.key"]
     for path in opened:
         path.chmod(0o644)
-    (home / "keys").chmod(0o755)
+    for folder in ("keys", "state", "broker"):
+        (home / folder).chmod(0o755)
     home.chmod(0o777)
 
     result = staging.esync("info")
 
     assert {path.name: mode(path) for path in opened} == {path.name: 0o600 for path in opened}
-    assert mode(home / "keys") == 0o700
+    assert mode(home / "keys") == mode(home / "state") == mode(home / "broker") == 0o700
     assert mode(home) == 0o755
     assert f"{home / 'esync.toml'} was open to other users; it is now 0600." in result.stderr
     assert f"{home} could be written by other users; it no longer can." in result.stderr
