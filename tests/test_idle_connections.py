@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from esync_site.connection_reception import ReceivingServer, ReceptionLimits
+from tests.real_instances import wait_for_port
 
 ANSWER_WITHIN = 20.0
 IDLE = 50
@@ -265,6 +266,8 @@ def test_a_trusted_hello_and_the_web_port_answer_while_dozens_of_sockets_sit_idl
     context.load_verify_locations(beta.home / "keys/all/server.crt")
 
     with beta.serving(), ExitStack() as stack:
+        # `serve` is up once its web port answers; its sync service may start a moment later.
+        wait_for_port(beta.sync_port)
         idle = (open_idle(beta.sync_port, IDLE)
                 + open_idle(beta.sync_port, 5, partial_client_hello())
                 + open_idle(beta.web_port, IDLE)
