@@ -103,11 +103,18 @@ def synchronize_files(request: HttpRequest, profile_id: int) -> HttpResponse:
 
 def folder_tree(paths: list[str]) -> list[dict]:
     """Sorted paths grouped by folder: [{folder, depth, files: [{path, name}]}]."""
+    from syncengine.file_transfer import shown_name
+
     folders: dict[str, list[dict]] = {}
     for path in paths:
         folder, _, name = path.rpartition("/")
-        folders.setdefault(folder, []).append({"path": path, "name": name})
-    return [{"folder": folder or "(site root)", "depth": folder.count("/") + bool(folder),
+        # A name that is not UTF-8 is shown with \xNN for its bytes; it cannot be ticked (a
+        # form's fields are text), and the profile's own runs carry it.
+        utf8 = shown_name(path) == path
+        folders.setdefault(folder, []).append({"path": path if utf8 else "",
+                                               "name": shown_name(name)})
+    return [{"folder": shown_name(folder) or "(site root)",
+             "depth": folder.count("/") + bool(folder),
              "files": files} for folder, files in sorted(folders.items())]
 
 

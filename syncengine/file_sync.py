@@ -132,9 +132,19 @@ class FileMover:
     def _frames_of(self, paths: list[str]) -> Iterable[bytes]:
         for path in paths:
             info, theirs = self.local[path], self.remote.get(path)
-            yield from file_transfer.frame(
-                {"path": path, **_header(info), "replaces": theirs.digest if theirs else ""},
-                file_transfer.file_chunks(self.root / path, length=info.size))
+            try:
+                source = file_state.open_to_read(self.root / path)
+            except OSError as error:  # gone or unreadable since the scan: this file alone
+                yield from file_transfer.frame(
+                    {"path": path, "missing": True} if isinstance(error, FileNotFoundError)
+                    else {"path": path, "refused": f"it cannot be read there "
+                                                   f"({error.strerror or error})"})
+                continue
+            with source:  # a file that changed since the scan fails its digest there, alone
+                yield from file_transfer.frame(
+                    {"path": path, **_header(info), "replaces": theirs.digest if theirs else ""},
+                    file_transfer.exactly(file_transfer.chunks_of(source, info.size),
+                                          info.size))
         yield from file_transfer.frame({"end": True})
 
     def _overlapped(self, work: Iterable[list[str]], transfer: Callable[[list[str]], object],
@@ -161,14 +171,14 @@ class FileMover:
                 self._skip(path, _stage(self.remote.get(path)), answer, "remote")
             self._tick(len(paths), "Sending files")
             return
-        for path in answer["landed"]:
+        landed, refused = _answered(paths, answer, "landed")
+        for path in landed:
             self.now_equal[path] = self.local[path]
             self.outcome.sent += 1
             self.outcome.bytes += self.local[path].size
-        for refused in answer["refused"]:
-            self._skip(refused["path"], _stage(self.remote.get(refused["path"])),
-                       refused["error"], "remote")
-        self._tick(len(paths), f"Sent {len(answer['landed'])} files")
+        for path, error in refused.items():
+            self._skip(path, _stage(self.remote.get(path)), error, "remote")
+        self._tick(len(paths), f"Sent {len(landed)} files")
 
     def _send_delta(self, path: str) -> None:
         info, theirs = self.local[path], self.remote[path]
@@ -317,14 +327,13 @@ class FileMover:
                 for path in batch:
                     self._skip(path, "ApplyingDeletes", error, "remote")
                 continue
-            for path in answer["deleted"]:
-                self.now_equal[path] = None
-                self.outcome.deleted += 1
-            for path in set(batch) - set(answer["deleted"]) - {r["path"] for r in
-                                                                 answer["refused"]}:
-                self.now_equal[path] = None  # already gone
-            for refused in answer["refused"]:
-                self._skip(refused["path"], "ApplyingDeletes", refused["error"], "remote")
+            deleted, refused = _answered(batch, answer, "deleted")
+            for path in batch:
+                if path in refused:
+                    self._skip(path, "ApplyingDeletes", refused[path], "remote")
+                else:  # deleted, or already gone
+                    self.now_equal[path] = None
+                    self.outcome.deleted += path in deleted
             self._tick(len(batch), "Deleting files on the remote server")
 
     def delete_local(self, paths: list[str]) -> None:
@@ -349,6 +358,28 @@ class _Counter:
         chunk = next(self.chunks)
         self.count += len(chunk)
         return chunk
+
+
+def _answered(paths: list[str], answer: object, done: str) -> tuple[set[str], dict[str, str]]:
+    """The peer's answer for a batch: the paths it reports `done` and the refused ones with
+    their reasons, only among those asked about; a path it does not mention is refused, so
+    it is never taken for settled."""
+    asked = set(paths)
+    reported = answer.get(done) if isinstance(answer, dict) else None
+    refusals = answer.get("refused") if isinstance(answer, dict) else None
+    if not isinstance(reported, list) or not isinstance(refusals, list):
+        return set(), dict.fromkeys(paths, "the remote server's answer was not understood")
+    refused: dict[str, str] = {}
+    for entry in refusals:
+        if isinstance(entry, dict) and entry.get("path") in asked:
+            refused[entry["path"]] = str(entry.get("error", ""))[:1000] or "refused"
+    doneset = {path for path in reported if isinstance(path, str) and path in asked} - \
+        set(refused)
+    if done == "landed":  # a file sent and not reported landed did not land
+        for path in paths:
+            if path not in doneset and path not in refused:
+                refused[path] = "the remote server did not report it landed"
+    return doneset, refused
 
 
 def _header(info: FileInfo) -> dict:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import xxhash
 from django.conf import settings
@@ -69,6 +70,29 @@ def site_root() -> Path:
     return _site_root[1]
 
 
+def name_bytes(relative: str) -> bytes | None:
+    """The bytes a name stands for on disk, or None if it stands for none.
+
+    A name that is not UTF-8 on the sender's disk travels as Python writes it: each byte that
+    is not part of UTF-8 as a lone surrogate (U+DC80-U+DCFF), which JSON carries as "\\udcXX".
+    Only that spelling is accepted: any other lone surrogate is no byte, and a byte that is
+    part of UTF-8 spelled as a surrogate would be a second name for a file that has one.
+    """
+    try:
+        encoded = os.fsencode(relative)
+    except UnicodeEncodeError:
+        return None
+    return encoded if os.fsdecode(encoded) == relative else None
+
+
+def shown_name(relative: str) -> str:
+    """A name as logs, screens and databases can hold it: a byte that is not UTF-8 as \\xNN
+    (only for showing: such a name is found on disk under its own bytes)."""
+    return relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
+        if name_bytes(relative) is not None else relative.encode(
+            "utf-8", "backslashreplace").decode("utf-8")
+
+
 def check_relative(relative: object, items: Iterable[str]) -> str:
     """The path as given, if a peer may name it for these items; FileRefused otherwise."""
     if not isinstance(relative, str) or not relative:
@@ -78,18 +102,17 @@ def check_relative(relative: object, items: Iterable[str]) -> str:
                           "are accepted")
     if _CONTROL.search(relative) or "\\" in relative:
         raise FileRefused(f"{relative!r} has characters a file name may not have")
-    try:  # a name that is not UTF-8 on the sender's disk arrives as lone surrogates
-        encoded = relative.encode()
-    except UnicodeEncodeError:
-        raise FileRefused(f"{relative!r} is not a UTF-8 name; rename it on the sending "
-                          "server") from None
+    encoded = name_bytes(relative)
+    if encoded is None:
+        raise FileRefused(f"{relative!r} is not the name of a file: it holds characters no "
+                          "file system name can")
     parts = relative.split("/")
     if any(part in ("..", ".", "") for part in parts):
         raise FileRefused(f"{relative!r} leads outside the site root or is not a plain path")
     if len(parts) > MAX_DEPTH:
         raise FileRefused(f"{relative[:200]!r}… has more than {MAX_DEPTH} names (folders "
                           "and file); only shallower paths are accepted")
-    if any(len(part) > NAME_MAX // 4 and len(part.encode()) > NAME_MAX for part in parts):
+    if any(len(part) > NAME_MAX // 4 and len(os.fsencode(part)) > NAME_MAX for part in parts):
         raise FileRefused(f"{relative[:200]!r} has a name longer than {NAME_MAX} bytes")
     if _longest_base() + 1 + len(encoded) >= PATH_MAX:
         raise FileRefused(f"{relative[:200]!r}… is a path too long for this server ({PATH_MAX} "
@@ -269,6 +292,10 @@ def write_counted(out, chunks: Iterable[bytes]) -> tuple[int, str]:
     return size, hasher.hexdigest()
 
 
+class FileDamaged(FileRefused):
+    """A file's bytes arrived whole but are not the ones its header announced."""
+
+
 def write_staged(chunks: Iterable[bytes], expected: FileInfo) -> Path:
     """Stage `chunks` as a file; refused unless the size and digest are the expected ones.
     Not yet flushed to disk: the caller flushes its batch (`flush_to_disk`)."""
@@ -277,7 +304,9 @@ def write_staged(chunks: Iterable[bytes], expected: FileInfo) -> Path:
         with open(staged, "wb") as out:
             size, digest = write_counted(out, chunks)
         if size != expected.size or digest != expected.digest:
-            raise FileRefused("the file arrived damaged (size or digest differ); not written")
+            raise FileDamaged("it changed on the sending server while it was sent, or arrived "
+                              "damaged (its size or digest differ); not written, the next "
+                              "sync sends it again")
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
@@ -352,14 +381,36 @@ def file_chunks(path: Path, offset: int = 0, length: int | None = None,
                 size: int = HASH_BLOCK) -> Iterator[bytes]:
     with open_to_read(path) as source:
         source.seek(offset)
-        remaining = length
-        while remaining is None or remaining > 0:
-            chunk = source.read(size if remaining is None else min(size, remaining))
-            if not chunk:
-                break
-            if remaining is not None:
-                remaining -= len(chunk)
-            yield chunk
+        yield from chunks_of(source, length, size)
+
+
+def chunks_of(source: BinaryIO, length: int | None = None,
+              size: int = HASH_BLOCK) -> Iterator[bytes]:
+    """An open file's bytes from where it stands, `length` of them at most."""
+    remaining = length
+    while remaining is None or remaining > 0:
+        chunk = source.read(size if remaining is None else min(size, remaining))
+        if not chunk:
+            break
+        if remaining is not None:
+            remaining -= len(chunk)
+        yield chunk
+
+
+def exactly(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """`size` bytes whatever the file did meanwhile (a shrunk file padded), so that the
+    stream's frames hold and the digest tells the receiver."""
+    sent = 0
+    for chunk in chunks:
+        chunk = chunk[:size - sent]
+        sent += len(chunk)
+        yield chunk
+        if sent == size:
+            return
+    while sent < size:
+        pad = min(size - sent, 1024 * 1024)
+        sent += pad
+        yield bytes(pad)
 
 
 def info_from(header: dict) -> FileInfo:
@@ -401,9 +452,12 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
                   limits: tuple[int, int] | None = None,
                   replaces: Callable[[str], str] | None = None,
                   admits: Callable[[str], bool] | None = None) -> Received:
-    """Stage every file of a framed stream, then land them all. A bad path or a broken stream
-    refuses the whole stream before anything lands; a file changed here meanwhile is refused
-    alone (reported, not written), as is a file the sender marks missing.
+    """Stage every file of a framed stream, then land them all. A file this server refuses
+    (its name, a link on its way, a folder in its place, a profile that does not write it here,
+    a change here meanwhile) is refused alone, its body read past, and reported with the
+    reason; so is one the sender marks missing or refused. A broken stream (a header without
+    a path or size, a stream cut short) or one over the limits refuses the whole stream before
+    anything lands.
 
     `replaces(path)`: the digest the file here must still have ("" for none); by default the
     sender says so in each header. `admits(path)`: whether the sender may write it here."""
@@ -420,23 +474,34 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     try:
         while not (header := reader.header()).get("end"):
             relative = header.get("path")
-            target_of(relative, items, folders_checked)
-            if admits is not None and not admits(relative):
-                raise FileRefused(f"{relative!r} is not a file a profile of this "
-                                  "relationship writes here (its category, its filter or "
-                                  "the global exceptions .config, .txt, .sln)")
-            if header.get("missing"):
-                received.refused.append({"path": relative, "error": "removed on the sending "
-                                         "server during the sync"})
+            if not isinstance(relative, str) or not relative:
+                raise FileRefused("a file header names no path")
+            if header.get("missing") or header.get("refused"):
+                received.refused.append({"path": relative, "error": _not_sent(header)})
                 continue
             info = info_from(header)
             received.bytes += info.size
             if limits and (len(staged) + 1 > limits[0] or received.bytes > limits[1]):
                 raise FileRefused(f"the stream exceeds this server's limit of {limits[0]} "
                                   f"files or {limits[1]} bytes per run")
+            try:
+                target_of(relative, items, folders_checked)
+                if admits is not None and not admits(relative):
+                    raise FileRefused(f"{relative!r} is not a file a profile of this "
+                                      "relationship writes here (its category, its filter or "
+                                      "the global exceptions .config, .txt, .sln)")
+            except FileRefused as error:
+                for _ in reader.body(info.size):
+                    pass  # read past: the next file's header follows it
+                received.refused.append({"path": relative, "error": str(error)})
+                continue
             expected = replaces(relative) if replaces else header.get("replaces")
-            staged.append((write_staged(reader.body(info.size), info), relative,
-                           info, None if expected is None else str(expected)))
+            try:
+                written = write_staged(reader.body(info.size), info)
+            except FileDamaged as error:  # read to its end: the stream goes on
+                received.refused.append({"path": relative, "error": str(error)})
+                continue
+            staged.append((written, relative, info, None if expected is None else str(expected)))
             unflushed.append(staged[-1][0])
             if len(unflushed) >= FLUSH_GROUP:
                 flushed.append(flushing.submit(flush_all, unflushed))
@@ -472,12 +537,24 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     return received
 
 
+def _not_sent(header: dict) -> str:
+    """Why the sender's stream carries a file's header and no file."""
+    if header.get("missing"):
+        return "removed on the sending server during the sync"
+    return f"the sending server refused it: {str(header['refused'])[:1000]}"
+
+
 def send_files(paths: Iterable[str], items: Iterable[str]) -> Iterator[bytes]:
-    """A framed stream of these files as they are now (a vanished one is marked missing)."""
+    """A framed stream of these files as they are now: a vanished one is marked missing, one
+    this server will not send (its name, a link on its way) refused with the reason."""
     items = list(items)
     folders_checked: dict[str, bool] = {}
     for relative in paths:
-        target = target_of(relative, items, folders_checked)
+        try:
+            target = target_of(relative, items, folders_checked)
+        except FileRefused as error:
+            yield from frame({"path": relative, "refused": str(error)})
+            continue
         try:
             now = target.stat()
             digest = digest_of(target)
@@ -493,7 +570,7 @@ def send_files(paths: Iterable[str], items: Iterable[str]) -> Iterator[bytes]:
 # -- resumable big files ----------------------------------------------------------------------
 
 def partial_path(relative: str, digest: str) -> Path:
-    key = xxhash.xxh3_128_hexdigest(f"{relative}\0{digest}".encode())
+    key = xxhash.xxh3_128_hexdigest(os.fsencode(relative) + f"\0{digest}".encode())
     return incoming_dir() / f"resume-{key}.part"
 
 

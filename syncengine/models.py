@@ -103,8 +103,9 @@ class SkippedRow(models.Model):
     table_name = models.CharField(max_length=128)
     stage = models.CharField(max_length=16, choices=Stage.choices)
     error = models.TextField()
-    remote_key = models.CharField(max_length=200, blank=True)
-    local_key = models.CharField(max_length=200, blank=True)
+    # A file's path as the key: up to 4,096 bytes.
+    remote_key = models.TextField(blank=True)
+    local_key = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]

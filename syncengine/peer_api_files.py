@@ -103,8 +103,9 @@ def send(request):
     """The asked-for files as a framed stream."""
     items = _items(request)
     paths = _json_field(request, "paths", list, "a JSON body with a list of paths is required")
-    for path in paths:
-        file_transfer.target_of(path, items)
+    if not all(isinstance(path, str) and path for path in paths):
+        raise PeerRequestRefused(400, "bad_request", "every path must be a non-empty string")
+    # A path this server will not send is refused in the stream, alone, with the reason.
     return StreamingHttpResponse(coalesced(file_transfer.send_files(paths, items)),
                                  content_type="application/octet-stream")
 
@@ -114,13 +115,16 @@ def delete(request):
     items, stamp = _items(request), file_transfer.check_stamp(request.GET.get("stamp", ""))
     files = _json_field(request, "files", dict,
                         "a JSON body {files: {path: digest}} is required")
-    for path in files:
-        file_transfer.target_of(path, items)
+    if not all(path and isinstance(digest, str) for path, digest in files.items()):
+        raise PeerRequestRefused(400, "bad_request", "every path must be named and every "
+                                 "digest a string")
+    for path in files:  # outside what the relationship writes: nothing is deleted
         _writable(request, path)
     deleted, refused = [], []
     for path, digest in files.items():
         try:
-            if file_transfer.delete(path, items, stamp, str(digest)):
+            file_transfer.target_of(path, items)
+            if file_transfer.delete(path, items, stamp, digest):
                 deleted.append(path)
         except (FileRefused, OSError) as error:
             refused.append({"path": path, "error": str(error)})

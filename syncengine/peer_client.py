@@ -78,6 +78,9 @@ class PeerClient:
         self.retries = retries
         self.peer: TrustedPeer | None = None  # who answered, once connected
         self._own_headers: dict[str, str] | None = None
+        # Once the peer has answered this client, it accepted the certificate: a connection
+        # closed later is not its refusal of the certificate.
+        self._answered = False
 
     @classmethod
     def for_peer(cls, peer: TrustedPeer, host: str, port: int, **options) -> PeerClient:
@@ -133,8 +136,7 @@ class PeerClient:
             if any(alert in reason for alert in REFUSED_ALERTS):
                 return CertificateRefused(self.host, self.port, reason.lower().replace("_", " "))
             if isinstance(error, ssl.SSLEOFError):
-                return CertificateRefused(self.host, self.port,
-                                          "the connection was closed during the handshake")
+                return self._closed("the connection was closed during the handshake")
             return PeerProtocolError(f"TLS failed with {self.host}:{self.port}: {error}")
         if isinstance(error, ConnectionRefusedError):
             return NoEndpoint(self.host, self.port, "connection refused")
@@ -144,10 +146,31 @@ class PeerClient:
             return NoEndpoint(self.host, self.port, "no answer in time")
         if isinstance(error, ConnectionResetError | BrokenPipeError |
                       http.client.RemoteDisconnected):
-            return CertificateRefused(self.host, self.port, "the peer closed the connection")
+            return self._closed("the peer closed the connection")
         if isinstance(error, OSError):
             return NoEndpoint(self.host, self.port, error.strerror or str(error))
         return PeerProtocolError(f"Talking to {self.host}:{self.port} failed: {error}")
+
+    def _closed(self, detail: str) -> PeerError:
+        """The peer closed the connection without saying why: before it ever answered this
+        client, TLS 1.3's way of refusing a certificate; after, something else."""
+        if not self._answered:
+            return CertificateRefused(self.host, self.port, detail)
+        return PeerProtocolError(f"The peer at {self.host}:{self.port} closed the connection "
+                                 "in the middle of a request without an answer (its log may "
+                                 "say why)")
+
+    def _answer_after_failed_send(self, connection: http.client.HTTPSConnection
+                                  ) -> PeerError | None:
+        """The peer's answer, if it sent one before it stopped reading our request: a server
+        refuses a stream it cannot take at once, and says why, instead of reading it all."""
+        try:
+            connection.sock.settimeout(5)
+            response = connection.getresponse()
+        except Exception:  # noqa: BLE001 - no answer to read: the send's own error stands
+            return None
+        self._answered = True
+        return self._error_from(response) if response.status >= 400 else None
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -181,9 +204,16 @@ class PeerClient:
             try:
                 connection.request(method, API_PREFIX + path, body=body,
                                    headers=self._headers(headers), encode_chunked=streamed)
+            except (OSError, http.client.HTTPException) as error:
+                raise (self._answer_after_failed_send(connection) or
+                       self._translate(error)) from error
+            except BaseException as error:
+                raise self._translate(error) from error
+            try:
                 response = connection.getresponse()
             except BaseException as error:
                 raise self._translate(error) from error
+            self._answered = True
             if response.status >= 400:
                 raise self._error_from(response)
 

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from esync_site.refusal import Refusal
 from syncengine import runs
+from syncengine.file_transfer import shown_name
 from syncengine.models import SyncRun
 
 
@@ -126,7 +127,7 @@ def record_skipped_files(run: SyncRun, files) -> None:
     from syncengine.models import SkippedRow
 
     SkippedRow.objects.bulk_create(
-        SkippedRow(run=run, side=s.side,
-                   table_name="(files)", stage=s.stage, error=s.error, remote_key=s.path,
-                   local_key=s.path)
+        SkippedRow(run=run, side=s.side, table_name="(files)", stage=s.stage,
+                   error=shown_name(s.error), remote_key=shown_name(s.path),
+                   local_key=shown_name(s.path))
         for s in files.skipped)

@@ -40,6 +40,7 @@ from syncengine.file_transfer import (
     PATH_MAX,
     FileRefused,
     FrameReader,
+    exactly,
     file_chunks,
     flush_all,
     frame,
@@ -152,24 +153,8 @@ class ResourceExport:
                 continue
             yield from frame({"path": relative, "size": now.st_size,
                               "mtime_ns": now.st_mtime_ns, "digest": digest},
-                             _exactly(file_chunks(path, length=now.st_size), now.st_size))
+                             exactly(file_chunks(path, length=now.st_size), now.st_size))
         yield from frame({"end": True})
-
-
-def _exactly(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """`size` bytes whatever the file did meanwhile (a shrunk file padded), so that the
-    stream's frames hold and the digest tells the destination."""
-    sent = 0
-    for chunk in chunks:
-        chunk = chunk[:size - sent]
-        sent += len(chunk)
-        yield chunk
-        if sent == size:
-            return
-    while sent < size:
-        pad = min(size - sent, 1024 * 1024)
-        sent += pad
-        yield bytes(pad)
 
 
 def export() -> ResourceExport:

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from esync_site.refusal import Refusal
+from syncengine.file_transfer import shown_name
 from syncengine.models import SyncRun
 
 
@@ -114,6 +115,7 @@ def _send(run_id: int) -> None:
 
 PROGRESS_FIELDS = ("status", "phase", "done", "total", "bytes", "bytes_total", "applied",
                    "skipped", "message")
+PHASE_LENGTH = SyncRun._meta.get_field("phase").max_length
 # An item (a row, a file) costs about as much time as moving this many bytes, besides its own.
 ITEM_COST_BYTES = 64 * 1024
 
@@ -129,6 +131,13 @@ def report(run: SyncRun, **fields) -> None:
     the writer holds the only write lock), so progress also goes to a small side file that
     `progress_of` overlays on the row while the run is active.
     """
+    # The phase and message may name a file: any name (a database holds no lone surrogate),
+    # any length.
+    for name in ("phase", "message"):
+        if isinstance(fields.get(name), str):
+            fields[name] = shown_name(fields[name])
+    if len(fields.get("phase") or "") > PHASE_LENGTH:
+        fields["phase"] = fields["phase"][:PHASE_LENGTH - 1] + "…"
     for name, value in fields.items():
         setattr(run, name, value)
     snapshot = {name: getattr(run, name) for name in PROGRESS_FIELDS}

@@ -1,5 +1,5 @@
-"""Files from a peer land whole or not at all, only where a profile item allows, with the old
-copy kept; deltas rebuild a file from its changed blocks."""
+"""Files from a peer land whole or not at all, each alone, only where a profile item allows,
+with the old copy kept; deltas rebuild a file from its changed blocks."""
 
 from __future__ import annotations
 
@@ -99,14 +99,45 @@ def test_a_folder_made_by_the_stream_itself_is_not_replaced_by_a_later_file(site
     ("css/bad\x00name.css", "characters a file name may not have"),
     ("css/" + "x" * 300 + ".css", "longer than 255 bytes"),
 ])
-def test_a_bad_path_anywhere_in_the_stream_refuses_it_all_and_nothing_is_written(
-        site_root, bad, reason):
+def test_a_bad_path_in_the_stream_is_refused_alone_and_the_rest_lands(site_root, bad, reason):
     before = sorted(site_root.rglob("*"))
-    with pytest.raises(FileRefused, match=reason):
-        file_transfer.receive_files(framed(("css/fine.css", b"fine"), (bad, b"evil")),
-                                    ["templates", "workarea"], STAMP)
-    assert sorted(site_root.rglob("*")) == before
+    received = file_transfer.receive_files(
+        framed(("css/fine.css", b"fine"), (bad, b"evil"), ("css/after.css", b"after")),
+        ["templates", "workarea"], STAMP)
+    assert received.landed == ["css/fine.css", "css/after.css"]
+    assert [r["path"] for r in received.refused] == [bad]
+    assert reason in received.refused[0]["error"]
+    assert sorted(site_root.rglob("*")) == sorted(
+        {*before, site_root / "css", site_root / "css/fine.css", site_root / "css/after.css"})
     assert not list(file_transfer.incoming_dir().iterdir())
+
+
+def test_a_name_that_is_not_utf8_lands_under_its_own_bytes(site_root):
+    # given a name written on a Latin-1 disk, as Python spells it (a lone surrogate per byte)
+    received = file_transfer.receive_files(framed(("css/caf\udce9.css", b"latin-1")),
+                                           ["templates"], STAMP)
+    assert received.landed == ["css/caf\udce9.css"]
+    assert (os.fsencode(site_root) + b"/css/caf\xe9.css") in [
+        os.fsencode(p) for p in (site_root / "css").iterdir()]
+
+
+@pytest.mark.parametrize("spelling", ["css/\ud800.css", "css/caf\udcc3\udca9.css"])
+def test_a_surrogate_that_is_no_byte_or_a_second_name_for_a_utf8_one_is_refused(site_root,
+                                                                              spelling):
+    received = file_transfer.receive_files(framed((spelling, b"x"), ("css/ok.css", b"ok")),
+                                           ["templates"], STAMP)
+    assert received.landed == ["css/ok.css"]
+    assert "holds characters no file system name can" in received.refused[0]["error"]
+
+
+def test_a_file_whose_bytes_are_not_the_announced_ones_is_refused_alone(site_root):
+    frames = framed(("css/a.css", b"aaaa"), ("css/b.css", b"bbbb"))
+    header = json.loads(frames[0])
+    frames[0] = json.dumps({**header, "digest": _digest(b"other")}).encode() + b"\n"
+    received = file_transfer.receive_files(frames, ["templates"], STAMP)
+    assert received.landed == ["css/b.css"]
+    assert "changed on the sending server while it was sent" in received.refused[0]["error"]
+    assert not (site_root / "css/a.css").exists()
 
 
 def test_a_link_leading_out_of_the_site_root_is_refused(site_root, tmp_path):
@@ -114,9 +145,10 @@ def test_a_link_leading_out_of_the_site_root_is_refused(site_root, tmp_path):
     outside.mkdir()
     (site_root / "css").mkdir(exist_ok=True)
     os.symlink(outside, site_root / "css" / "escape")
-    with pytest.raises(FileRefused, match="leads out of the site root through a link"):
-        file_transfer.receive_files(framed(("css/escape/evil.css", b"evil")), ["templates"],
-                                    STAMP)
+    received = file_transfer.receive_files(framed(("css/escape/evil.css", b"evil")),
+                                           ["templates"], STAMP)
+    assert received.landed == []
+    assert "leads out of the site root through a link" in received.refused[0]["error"]
     assert list(outside.iterdir()) == []
 
 
@@ -125,12 +157,12 @@ def test_a_link_deeper_in_a_folder_already_checked_is_refused_too(site_root, tmp
     outside.mkdir()
     (site_root / "css" / "deep").mkdir(parents=True, exist_ok=True)
     os.symlink(outside, site_root / "css" / "deep" / "escape")
-    with pytest.raises(FileRefused, match="leads out of the site root through a link"):
-        file_transfer.receive_files(framed(("css/deep/fine.css", b"fine"),
-                                           ("css/deep/escape/evil.css", b"evil")),
-                                    ["templates"], STAMP)
+    received = file_transfer.receive_files(framed(("css/deep/fine.css", b"fine"),
+                                                  ("css/deep/escape/evil.css", b"evil")),
+                                           ["templates"], STAMP)
+    assert received.landed == ["css/deep/fine.css"]
+    assert "leads out of the site root through a link" in received.refused[0]["error"]
     assert list(outside.iterdir()) == []
-    assert not (site_root / "css" / "deep" / "fine.css").exists()
 
 
 def test_a_link_to_a_folder_inside_the_site_root_is_followed(site_root):
