@@ -516,6 +516,8 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
             path.unlink(missing_ok=True)
         raise
     flushing.shutdown()
+    if not staged:  # every file refused: nothing here is looked at or touched
+        return received
     landed: dict[str, FileInfo] = {}
     landing_checked: dict[str, bool] = {}
     digests = cached_digests()
