@@ -200,11 +200,13 @@ ask("config included", client, "POST", "/files/receive?items=templates&" + STAMP
                "staging's relationship 1 moves bin towards production (upload or " \
                "bidirectional). It may write: database and templates." in answers[name], \
             (name, answers[name])
-    assert "answered 400: 'bin/evil.dll' is not a file this profile synchronizes" in \
-        answers["bin as templates"]
+    assert answers["bin as templates"].startswith(
+        'accepted: {"landed": [], "refused": [{"path": "bin/evil.dll", "error": "\'bin/evil.dll'
+        '\' is not a file this profile synchronizes"}]}'), answers["bin as templates"]
     # ...and .config is refused unless an Include filter names it
     for name in ("config stream", "config chunk"):
-        assert re.search(r"answered 4\d\d: 'css/site.config' is not a file a profile of this "
+        assert re.search(r"(answered 4\d\d: |\"error\": \")'css/site.config' is not a file a "
+                         r"profile of this "
                          r"relationship writes here \(its category, its filter or the global "
                          r"exceptions .config, .txt, .sln\)", answers[name]), \
             (name, answers[name])
