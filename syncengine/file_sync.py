@@ -8,6 +8,7 @@ cannot be moved is recorded as skipped with its reason, and the run goes on.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -99,6 +100,9 @@ class FileMover:
     def _query(self, **extra) -> str:
         return urlencode({"items": ",".join(self.items), "stamp": self.stamp, **extra})
 
+    def _mode(self, path: str) -> int:
+        return file_transfer.mode_of(os.stat(self.root / path))
+
     def _tick(self, count: int, phase: str) -> None:
         self.done += count
         self.progress(phase=phase, done=self.done, total=self.total, bytes=self.outcome.bytes)
@@ -141,8 +145,10 @@ class FileMover:
                                                    f"({error.strerror or error})"})
                 continue
             with source:  # a file that changed since the scan fails its digest there, alone
+                mode = file_transfer.mode_of(os.fstat(source.fileno()))
                 yield from file_transfer.frame(
-                    {"path": path, **_header(info), "replaces": theirs.digest if theirs else ""},
+                    {"path": path, **_header(info), "replaces": theirs.digest if theirs else "",
+                     "mode": mode},
                     file_transfer.exactly(file_transfer.chunks_of(source, info.size),
                                           info.size))
         yield from file_transfer.frame({"end": True})
@@ -194,7 +200,8 @@ class FileMover:
                 sent += len(piece)
                 yield piece
 
-        query = self._query(path=path, replaces=theirs.digest, **_header(info))
+        query = self._query(path=path, replaces=theirs.digest, mode=self._mode(path),
+                            **_header(info))
         self._post_stream(f"/files/patch?{query}", frames())
         self.now_equal[path] = info
         self.outcome.sent += 1
@@ -216,7 +223,7 @@ class FileMover:
             self.progress(phase=f"Sending {path} ({have * 100 // max(info.size, 1)}%)",
                           bytes=self.outcome.bytes)
         query = self._query(path=path, replaces=theirs.digest if theirs else "",
-                            **_header(info))
+                            mode=self._mode(path), **_header(info))
         self.client.post_json(f"/files/commit?{query}", {})
         self.now_equal[path] = info
         self.outcome.sent += 1
@@ -274,9 +281,11 @@ class FileMover:
                               headers={"Content-Type": "application/json"}) as response:
             counted = _Counter(response.body)
             reader = file_transfer.FrameReader(counted)
-            info = file_transfer.info_from(reader.header())
+            header = reader.header()
+            info = file_transfer.info_from(header)
             staged = file_delta.apply_delta(self.root / path, reader.rest(), info)
-        file_transfer.land(staged, path, info, self.items, self.stamp, mine.digest)
+        file_transfer.land(staged, path, info, self.items, self.stamp, mine.digest,
+                           mode=file_transfer.mode_from(header.get("mode")))
         file_state.remember({path: info})
         self.now_equal[path] = info
         self.outcome.fetched += 1
@@ -290,13 +299,14 @@ class FileMover:
                               ) as response:
             if response.headers.get("X-Esync-Digest") != info.digest:
                 raise FileRefused(f"{path} changed on the remote server during the sync")
+            mode = file_transfer.mode_from(response.headers.get("X-Esync-Mode"))
             file_transfer.append_chunk(path, info.digest, have,
                                        self._counted_progress(path, response.body, info.size,
                                                               have))
         staged = file_transfer.finish_partial(path, info)
         mine = self.local.get(path)
         file_transfer.land(staged, path, info, self.items, self.stamp,
-                           mine.digest if mine else "")
+                           mine.digest if mine else "", mode=mode)
         file_state.remember({path: info})
         self.now_equal[path] = info
         self.outcome.fetched += 1

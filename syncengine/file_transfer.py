@@ -32,6 +32,7 @@ import xxhash
 from django.conf import settings
 
 from cms.site_root import resolve_inside
+from esync_site.whole_numbers import whole_number
 from syncengine.file_rules import item_of
 from syncengine.file_state import (
     HASH_BLOCK,
@@ -230,21 +231,43 @@ def new_staging_file() -> Path:
     return incoming_dir() / f"{uuid.uuid4().hex}.part"
 
 
+LANDED_MODE_BITS = 0o755  # never writable by group or others here, never setuid or sticky
+
+
+def mode_from(value: object) -> int | None:
+    """The permission bits a file lands with, from the sender's mode (a number, or its ASCII
+    digits in a query): the sender's bits, never wider, and never group- or other-writable,
+    setuid or sticky. None (the file keeps this server's default) if none or not a mode."""
+    if isinstance(value, str):
+        value = whole_number(value)
+    if type(value) is not int or not 0 <= value <= 0o7777:
+        return None
+    return value & LANDED_MODE_BITS
+
+
+def mode_of(status: os.stat_result) -> int:
+    """What a sender announces of a file's mode: its permission bits."""
+    return stat.S_IMODE(status.st_mode)
+
+
 def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stamp: str,
          expected_current: str | None = None,
          folders_checked: dict[str, bool] | None = None,
-         digests: Manifest | None = None) -> None:
+         digests: Manifest | None = None, mode: int | None = None) -> None:
     """Put a staged, checked file in place; the old one goes to the versions folder.
 
     `expected_current`: the digest the sender believes the target has ("" for none); if the
     target changed since, the file is refused rather than overwriting an unseen edit.
-    `folders_checked`: as for `target_of`. `digests`: as `current_digest`'s `cache`."""
+    `folders_checked`: as for `target_of`. `digests`: as `current_digest`'s `cache`. `mode`:
+    permission bits from `mode_from` (None: this server's default for a new file)."""
     target = target_of(relative, items, folders_checked)
     if expected_current is not None:
         current = current_digest(target, relative, digests)
         if current != (expected_current or None):
             raise FileRefused(f"{relative} changed on this server during the sync; it was left "
                               "as it is (the next sync settles it)")
+    if mode is not None:
+        os.chmod(staged, mode)
     os.utime(staged, ns=(info.mtime_ns, info.mtime_ns))
     keep_version(target, relative, stamp)
     try:
@@ -464,7 +487,7 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     items = list(items)
     check_stamp(stamp)
     reader = FrameReader(chunks)
-    staged: list[tuple[Path, str, FileInfo, str | None]] = []
+    staged: list[tuple[Path, str, FileInfo, str | None, int | None]] = []
     received = Received([], [], 0)
     folders_checked: dict[str, bool] = {}
     # Staged files are flushed in the background, a group at a time, while the stream goes
@@ -501,7 +524,8 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
             except FileDamaged as error:  # read to its end: the stream goes on
                 received.refused.append({"path": relative, "error": str(error)})
                 continue
-            staged.append((written, relative, info, None if expected is None else str(expected)))
+            staged.append((written, relative, info, None if expected is None else str(expected),
+                           mode_from(header.get("mode"))))
             unflushed.append(staged[-1][0])
             if len(unflushed) >= FLUSH_GROUP:
                 flushed.append(flushing.submit(flush_all, unflushed))
@@ -521,10 +545,10 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     landed: dict[str, FileInfo] = {}
     landing_checked: dict[str, bool] = {}
     digests = cached_digests()
-    for index, (path, relative, info, expected) in enumerate(staged):
+    for index, (path, relative, info, expected, mode) in enumerate(staged):
         try:
             # Folders are looked at again as files land (one lstat per folder per stream).
-            land(path, relative, info, items, stamp, expected, landing_checked, digests)
+            land(path, relative, info, items, stamp, expected, landing_checked, digests, mode)
             received.landed.append(relative)
             landed[relative] = info
         except (FileRefused, OSError) as error:
@@ -564,7 +588,8 @@ def send_files(paths: Iterable[str], items: Iterable[str]) -> Iterator[bytes]:
             yield from frame({"path": relative, "missing": True})
             continue
         yield from frame({"path": relative, "size": now.st_size,
-                          "mtime_ns": now.st_mtime_ns, "digest": digest},
+                          "mtime_ns": now.st_mtime_ns, "digest": digest,
+                          "mode": mode_of(now)},
                          file_chunks(target, length=now.st_size))
     yield from frame({"end": True})
 

@@ -152,7 +152,7 @@ def patch(request):
         return refusal(409, "changed", f"{relative} changed here during the sync")
     staged = file_delta.apply_delta(target, read_request(request, MAX_JSON_BODY + info.size),
                                     info)
-    return _landed(staged, relative, info, items, stamp, None)
+    return _landed(staged, relative, info, items, stamp, None, request.GET.get("mode"))
 
 
 def delta(request):
@@ -165,7 +165,7 @@ def delta(request):
         return refusal(404, "not_found", "the file is not here")
     stat = target.stat()
     header = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-              "digest": file_state.digest_of(target)}
+              "digest": file_state.digest_of(target), "mode": file_transfer.mode_of(stat)}
 
     def stream():
         yield from file_transfer.frame(header)
@@ -214,12 +214,14 @@ def commit(request):
                                                                items))
     info = _info(request)
     staged = file_transfer.finish_partial(relative, info)
-    return _landed(staged, relative, info, items, stamp, request.GET.get("replaces"))
+    return _landed(staged, relative, info, items, stamp, request.GET.get("replaces"),
+                   request.GET.get("mode"))
 
 
 def _landed(staged, relative: str, info: file_state.FileInfo, items: list[str], stamp: str,
-            replaces: str | None) -> JsonResponse:
-    file_transfer.land(staged, relative, info, items, stamp, replaces)
+            replaces: str | None, mode: str | None) -> JsonResponse:
+    file_transfer.land(staged, relative, info, items, stamp, replaces,
+                       mode=file_transfer.mode_from(mode))
     file_state.remember({relative: info})
     return JsonResponse({"landed": [relative]})
 
@@ -241,4 +243,5 @@ def content(request):
     response["X-Esync-Digest"] = file_state.digest_of(target)
     response["X-Esync-Size"] = str(stat.st_size)
     response["X-Esync-Mtime-Ns"] = str(stat.st_mtime_ns)
+    response["X-Esync-Mode"] = str(file_transfer.mode_of(stat))
     return response

@@ -107,3 +107,32 @@ def test_a_stream_the_receiver_stops_reading_is_logged_with_the_receivers_reason
         errors = {row["error"] for row in skipped_files(staging)}
         assert any("limit of 3 files" in error for error in errors), errors
         assert not any("certificate" in error for error in errors), errors
+
+
+def mode_of(instance, relative: str) -> int:
+    return (instance.home / "siteroot" / relative).stat().st_mode & 0o7777
+
+
+def test_files_keep_their_permission_bits_never_wider_than_the_senders(real_instances,
+                                                                       tmp_path):
+    with staged_pair(real_instances, tmp_path) as pair:
+        staging, production = pair.staging, pair.production
+        # given a script, a private file, a read-only one and one anyone may write, on staging
+        modes = {"css/run.sh": 0o755, "css/private.css": 0o600, "css/frozen.css": 0o444,
+                 "css/open.css": 0o777}
+        for name, mode in modes.items():
+            write(staging, name, name)
+            (staging.home / "siteroot" / name).chmod(mode)
+        # and, on production, a file only its owner may read or run
+        write(production, "css/owner.js", "owner only", age=60)
+        (production.home / "siteroot" / "css/owner.js").chmod(0o700)
+        profile = add_profile(pair, "Styles both", "templates", "bidirectional")
+
+        # when the administrator runs the profile
+        pair.sync(profile)
+
+        # then each landed with its own bits, except that nobody else may write it
+        assert {name: mode_of(production, name) for name in modes} == {
+            "css/run.sh": 0o755, "css/private.css": 0o600, "css/frozen.css": 0o444,
+            "css/open.css": 0o755}
+        assert mode_of(staging, "css/owner.js") == 0o700
