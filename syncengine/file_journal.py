@@ -138,6 +138,16 @@ class FolderJournal:
         return self._observer is not None and self._observer.is_alive() and \
             not self._unwatched
 
+    @property
+    def stepped_aside(self) -> bool:
+        """True once it found a folder watchdog does not watch: it vouches for nothing more.
+
+        watchdog loses a folder's watch when the folder is moved into a folder made just
+        before, ahead of watchdog handling that making (`mkdir -p new && mv old new/x`): it
+        re-adds the kernel's existing watch under the new name and drops the old one's
+        name. The next scan is then a full one, from a fresh journal."""
+        return self._unwatched
+
     def lose_track(self) -> None:
         """Events may have been dropped: nothing before now can be vouched for."""
         with self._lock:

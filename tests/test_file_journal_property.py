@@ -65,6 +65,7 @@ def apply(root: Path, operation: tuple, clock: list[int]) -> None:
 @example([[("write", "a/b/y.css", b"ab")], [("same-size", "a/b/y.css", b"c")]])
 @example([[("write", "a/b/c/z.js", b"")], [("rename", "a/b", "d")],
           [("write", "d/c/z.js", b"moved, then changed")]])
+@example([[("write", "a/x.html", b"")], [("rename", "a", "workarea/custom")]])  # into a new
 def test_a_journal_scan_agrees_with_a_scan_from_nothing(rounds):
     root = Path(tempfile.mkdtemp())
     cache = f"digests-{uuid.uuid4().hex}.json"
@@ -78,9 +79,13 @@ def test_a_journal_scan_agrees_with_a_scan_from_nothing(rounds):
         for operations_ in rounds[1:]:
             for operation in operations_:
                 apply(root, operation, clock)
+            journal = file_journal.journal_for(root)
             with full_scans as counted:
                 followed = file_state.scan(root, ITEMS, FileFilter(), cache_name=cache)
-            assert counted.call_count == 0, "the journal could not vouch"
+            # The one time it may not vouch: watchdog lost a folder's watch, and the journal
+            # saw that and stepped aside (see FolderJournal.stepped_aside).
+            assert counted.call_count == int(journal.stepped_aside), \
+                "the journal could not vouch"
             fresh = file_state.scan(root, ITEMS, FileFilter(), cache_name=f"none-{cache}")
             assert followed == fresh
             assert "notes.txt" not in fresh and "workarea/help/skip.html" not in fresh
