@@ -36,7 +36,9 @@ from syncengine.file_rules import (
     ITEMS,
     FileFilter,
     FilterRefused,
+    folder_item,
     is_synced,
+    is_synced_folder,
     item_of,
 )
 
@@ -278,18 +280,20 @@ def sorted_items(items) -> list[str]:
     return [i for i in ITEMS if i in items]
 
 
-def write_admits(grant: PeerRelationship) -> Callable[[str], bool]:
-    """Whether a file may be written here: a profile writing towards this instance moves
-    it, by its items and its filter (the global exceptions included), as on the sender."""
+def write_admits(grant: PeerRelationship) -> Callable[..., bool]:
+    """Whether a file (or, with `folder`, a folder itself) may be written here: a profile
+    writing towards this instance moves it, by its items and its filter (the global
+    exceptions included), as on the sender."""
     filters = [(set(p.items) & set(grant.writable_items),
                 FileFilter.of(p.file_filter, p.extensions))
                for p in grant.profiles.all() if p.writes_here]
     resources = "database" in writable_items(grant)
 
-    def admits(relative: str) -> bool:
-        if resources and item_of(relative) == "database":
+    def admits(relative: str, folder: bool = False) -> bool:
+        if resources and (folder_item(relative) if folder else item_of(relative)) == "database":
             return True  # the resource folders' files travel with the database
-        return any(is_synced(relative, items, file_filter) for items, file_filter in filters)
+        synced = is_synced_folder if folder else is_synced
+        return any(synced(relative, items, file_filter) for items, file_filter in filters)
 
     return admits
 

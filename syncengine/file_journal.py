@@ -78,7 +78,8 @@ class FolderJournal:
         kinds = [getattr(events, name) for name in (
             "FileCreatedEvent", "DirCreatedEvent", "FileModifiedEvent", "FileMovedEvent",
             "DirMovedEvent", "FileDeletedEvent", "DirDeletedEvent", "FileClosedEvent",
-            "FileAttribEvent") if hasattr(events, name)]  # utime() is an attribute change
+            "FileAttribEvent", "DirAttribEvent") if hasattr(events, name)]
+        # utime() is an attribute change: a folder's own mtime is an entry of its own
         from watchdog.observers import Observer
 
         try:

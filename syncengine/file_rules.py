@@ -127,6 +127,20 @@ def is_synced(relative: str, items: set[str] | list[str], file_filter: FileFilte
     return item_of(relative) in items and file_filter.admits(relative.rpartition("/")[2])
 
 
+def folder_item(relative: str) -> str | None:
+    """The profile item a folder itself belongs to (made, removed, its mtime kept): the item
+    of the files in it, so `workarea` is Workarea's and `workarea/help` nobody's."""
+    return _item_of_folder(relative.lower()) if relative else None
+
+
+def is_synced_folder(relative: str, items: set[str] | list[str],
+                     file_filter: FileFilter) -> bool:
+    """True when a profile with these items and this filter makes and removes the folder
+    itself. An Include filter moves only the files it names (their folders are made as
+    they land, and are not removed); no filter or an Exclude filter moves folders too."""
+    return file_filter.mode != "include" and folder_item(relative) in items
+
+
 def top_folders(items: set[str] | list[str]) -> list[str] | None:
     """The top-level folders a scan must walk for these items (None: the whole root)."""
     if "templates" in items:

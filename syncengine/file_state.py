@@ -1,7 +1,10 @@
 """What a site root's synced files are now, and what they were at the last sync.
 
 A *manifest* maps each synced file's relative path (POSIX, as on disk) to its size, mtime (ns)
-and content digest (xxh3-128). Digests come from a per-site cache and are computed only for
+and content digest (xxh3-128). Folders and links are entries too, told apart by their digest:
+`folder` for a folder (its mtime is kept, never compared: what is in it decides), `link:` and
+the target for a link (a link is never followed; one leading out of the site root is listed,
+and refused when it would be sent). Digests come from a per-site cache and are computed only for
 files whose size or mtime differ from the cached ones (rsync's quick check), so a scan of an
 unchanged tree reads no file contents.
 
@@ -21,14 +24,20 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 import xxhash
 from django.conf import settings
 
 from esync_site.whole_numbers import whole_number
-from syncengine.file_rules import OWN_FILE_PREFIX, FileFilter, is_synced, top_folders
+from syncengine.file_rules import (
+    OWN_FILE_PREFIX,
+    FileFilter,
+    is_synced,
+    is_synced_folder,
+    top_folders,
+)
 
 if TYPE_CHECKING:
     from syncengine.file_journal import Changes
@@ -53,6 +62,42 @@ class FileInfo(NamedTuple):
 
 
 Manifest = dict[str, FileInfo]
+
+FOLDER = "folder"  # the digest of a folder's entry
+LINK = "link:"  # a link's digest: this, then its target
+
+
+def is_folder(info: FileInfo | None) -> bool:
+    return info is not None and info.digest == FOLDER
+
+
+def is_link(info: FileInfo | None) -> bool:
+    return info is not None and info.digest.startswith(LINK)
+
+
+def is_regular(info: FileInfo | None) -> bool:
+    """A file with content (not a folder, not a link)."""
+    return info is not None and info.digest != FOLDER and not info.digest.startswith(LINK)
+
+
+def link_target(info: FileInfo) -> str:
+    return info.digest[len(LINK):]
+
+
+def folder_info(status: os.stat_result) -> FileInfo:
+    return FileInfo(0, status.st_mtime_ns, FOLDER)
+
+
+def link_info(target: str, mtime_ns: int) -> FileInfo:
+    return FileInfo(len(os.fsencode(target)), mtime_ns, LINK + target)
+
+
+def entry_synced(relative: str, info: FileInfo, items: set[str] | list[str],
+                 file_filter: FileFilter) -> bool:
+    """Whether a profile with these items and filter moves this entry (file, link, folder)."""
+    if info.digest == FOLDER:
+        return is_synced_folder(relative, items, file_filter)
+    return is_synced(relative, items, file_filter)
 
 
 def open_to_read(path: Path) -> BinaryIO:
@@ -82,16 +127,23 @@ def digest_of(path: Path) -> str:
 def walk_files(root: Path, items: Iterable[str], folders: set[str] | None = None,
                ) -> Iterable[tuple[str, os.stat_result]]:
     """(relative path, stat) of every regular file under the items' folders. Links are not
-    followed and not synced: a link could lead out of the site root. `folders`, if given,
-    receives every folder walked ("" for the root)."""
+    followed: a link could lead out of the site root. `folders`, if given, receives every
+    folder walked ("" for the root)."""
     return _walk([(Path(root), "")], top_folders(set(items)), folders)
 
 
+def walk_entries(root: Path, items: Iterable[str], folders: set[str] | None = None,
+                 ) -> Iterable[tuple[str, os.stat_result]]:
+    """As `walk_files`, with the folders below the root and the links as entries too (each
+    with its own lstat: a link is never followed)."""
+    return _walk([(Path(root), "")], top_folders(set(items)), folders, entries=True)
+
+
 def _walk(stack: list[tuple[Path, str]], wanted: list[str] | None, folders: set[str] | None,
-          ) -> Iterable[tuple[str, os.stat_result]]:
+          entries: bool = False) -> Iterable[tuple[str, os.stat_result]]:
     while stack:
         path, relative = stack.pop()
-        listed = _list_folder(path, relative, wanted)
+        listed = _list_folder(path, relative, wanted, entries)
         if listed is None:
             continue
         if folders is not None:
@@ -101,27 +153,36 @@ def _walk(stack: list[tuple[Path, str]], wanted: list[str] | None, folders: set[
         stack.extend((Path(below), child) for child, below in subfolders.items())
 
 
-def _list_folder(path: Path, relative: str, wanted: list[str] | None,
+def _list_folder(path: Path, relative: str, wanted: list[str] | None, entries: bool = False,
                  ) -> tuple[list[tuple[str, os.stat_result]], dict[str, str]] | None:
     """One folder's synced candidates: (files with their stat, subfolders by relative path
     to their path), or None if it cannot be listed. At the root only the items' top folders
-    count (and its files only for Templates); links and this program's own files never."""
+    count (and its files only for Templates); this program's own files never. `entries`:
+    links (not followed) and the subfolders themselves are among the files, with their
+    lstat; otherwise links are left out."""
     try:
-        entries = list(os.scandir(path))
+        listed = list(os.scandir(path))
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return None
     files: list[tuple[str, os.stat_result]] = []
     subfolders: dict[str, str] = {}
-    for entry in entries:
-        if entry.is_symlink() or entry.name.startswith(OWN_FILE_PREFIX):
+    for entry in listed:
+        if entry.name.startswith(OWN_FILE_PREFIX):
             continue
         child = f"{relative}/{entry.name}" if relative else entry.name
-        if entry.is_dir():
-            if relative or wanted is None or entry.name.lower() in wanted:
-                subfolders[child] = entry.path
-        elif entry.is_file() and (relative or wanted is None):
-            with contextlib.suppress(FileNotFoundError):  # gone while we looked
+        try:
+            if entry.is_symlink():
+                if entries and (relative or wanted is None):
+                    files.append((child, entry.stat(follow_symlinks=False)))
+            elif entry.is_dir():
+                if relative or wanted is None or entry.name.lower() in wanted:
+                    subfolders[child] = entry.path
+                    if entries:
+                        files.append((child, entry.stat(follow_symlinks=False)))
+            elif entry.is_file() and (relative or wanted is None):
                 files.append((child, entry.stat()))
+        except FileNotFoundError:  # gone while we looked
+            continue
     return files, subfolders
 
 
@@ -276,9 +337,16 @@ def current_digest(path: Path, relative: str, cache: Manifest | None = None) -> 
     none: the digest cache's (or `cache`'s, an earlier `cached_digests()`) while its size and
     mtime are the cached ones, else read."""
     try:
-        now = path.stat()
+        now = path.lstat()
     except (FileNotFoundError, NotADirectoryError):
         return None
+    if S_ISDIR(now.st_mode):
+        return FOLDER
+    if S_ISLNK(now.st_mode):
+        try:
+            return LINK + os.readlink(path)
+        except FileNotFoundError:
+            return None
     if cache is None:
         cache = cached_digests()
     known = cache.get(relative)
@@ -405,7 +473,14 @@ def _changed(scope: _Scope, paths: set[str]) -> None:
 def _info(root: Path, relative: str, stat: os.stat_result, known: FileInfo | None,
           cache: Manifest, fresh: Manifest) -> FileInfo | None:
     """A file's entry: the digest cache's or the last scan's while its size and mtime hold,
-    else read. None if it went away meanwhile."""
+    else read; a folder's or a link's from its lstat. None if it went away meanwhile."""
+    if S_ISDIR(stat.st_mode):
+        return folder_info(stat)
+    if S_ISLNK(stat.st_mode):
+        try:
+            return link_info(os.readlink(root / relative), stat.st_mtime_ns)
+        except (FileNotFoundError, NotADirectoryError, OSError):
+            return None
     # The cache first: it has what this instance itself wrote (a file landed with the size
     # and mtime of the one it replaced must not keep the old digest).
     for candidate in (cache.get(relative), known):
@@ -423,15 +498,16 @@ def _info(root: Path, relative: str, stat: os.stat_result, known: FileInfo | Non
 def _full_scan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifest,
                fresh: Manifest, mark: int) -> _Scope:
     scope = _Scope({}, {}, set(), mark)
-    for relative, stat in walk_files(root, items, scope.folders):
+    for relative, stat in walk_entries(root, items, scope.folders):
         _add(root, relative, stat, items, file_filter, cache, fresh, scope)
     return scope
 
 
 def _add(root: Path, relative: str, stat: os.stat_result, items: set[str],
          file_filter: FileFilter, cache: Manifest, fresh: Manifest, scope: _Scope) -> bool:
-    """Enter one file seen on disk into the scope; True if its entry changed."""
-    if not is_synced(relative, items, file_filter):
+    """Enter one entry seen on disk into the scope; True if its entry changed."""
+    if not (is_synced_folder(relative, items, file_filter) if S_ISDIR(stat.st_mode)
+            else is_synced(relative, items, file_filter)):
         return False
     known = scope.manifest.get(relative)
     info = _info(root, relative, stat, known, cache, fresh)
@@ -456,7 +532,7 @@ def _rescan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifes
     for folder in sorted(changes.folders, key=len):  # parents first
         if folder not in scope.folders:
             continue  # not walked: out of the items, or gone with a parent already
-        listed = _list_folder(root / folder if folder else root, folder, wanted)
+        listed = _list_folder(root / folder if folder else root, folder, wanted, entries=True)
         if listed is None:
             changed |= _forget(scope, folder)
             continue
@@ -471,7 +547,7 @@ def _rescan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifes
             changed |= _forget(scope, gone)
         new = [(Path(path), relative) for relative, path in subfolders.items()
                if relative not in scope.folders]
-        for relative, stat in _walk(new, wanted, scope.folders):
+        for relative, stat in _walk(new, wanted, scope.folders, entries=True):
             if _add(root, relative, stat, items, file_filter, cache, fresh, scope):
                 changed.add(relative)
     for relative in changes.files:
@@ -485,11 +561,24 @@ def _rescan(root: Path, items: set[str], file_filter: FileFilter, cache: Manifes
         except (FileNotFoundError, NotADirectoryError):
             changed |= _drop(scope, relative)
             continue
-        if not S_ISREG(stat.st_mode):  # a folder or link now: its folder's listing says
+        if S_ISDIR(stat.st_mode):  # a folder now: the journal lists it and its parent again
+            continue
+        if not (S_ISREG(stat.st_mode) or S_ISLNK(stat.st_mode)):
             changed |= _drop(scope, relative)
             continue
         if _add(root, relative, stat, items, file_filter, cache, fresh, scope):
             changed.add(relative)
+    # A folder's mtime moves when an entry in it comes or goes, or by a utime: its own entry
+    # is looked at again wherever something in it, or it, was marked.
+    for folder in changes.folders | {relative.rpartition("/")[0] for relative in changes.files}:
+        if folder and folder in scope.folders:
+            try:
+                stat = (root / folder).lstat()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if S_ISDIR(stat.st_mode) and \
+                    _add(root, folder, stat, items, file_filter, cache, fresh, scope):
+                changed.add(folder)
     return changed
 
 
@@ -505,7 +594,7 @@ def _forget(scope: _Scope, folder: str) -> set[str]:
     prefix = f"{folder}/"
     gone_folders = {f for f in scope.folders if f == folder or f.startswith(prefix)}
     scope.folders -= gone_folders
-    dropped: set[str] = set()
+    dropped: set[str] = _drop(scope, folder) if folder else set()
     for gone in gone_folders:
         for relative in scope.files_in.pop(gone, set()):
             if scope.manifest.pop(relative, None) is not None:

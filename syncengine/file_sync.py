@@ -3,6 +3,12 @@
 Small files travel many to a request as one framed stream; a big file that the other side has
 in an older version travels as a delta; any other big file in resumable chunks. Each file that
 cannot be moved is recorded as skipped with its reason, and the run goes on.
+
+A run goes in this order, so that a file↔folder swap is done in one run: deletions below a
+path that becomes a file or link; folders made (a file in their place kept in versions); files
+and links; further names of a hard-linked file, as hard links of the one sent; the other
+deletions, deepest first (a folder last, once empty); then folder mtimes, as on the side that
+won, where they differ or this run changed what is in them.
 """
 
 from __future__ import annotations
@@ -21,9 +27,25 @@ from django.conf import settings
 from django.utils import timezone
 
 from syncengine import file_delta, file_state, file_transfer
-from syncengine.file_plan import DELETE_LOCAL, DELETE_REMOTE, FETCH, SEND, FileAction, plan, same
-from syncengine.file_rules import FileFilter, is_synced, item_of
-from syncengine.file_state import FileInfo, Manifest
+from syncengine.file_plan import (
+    DELETE_LOCAL,
+    DELETE_REMOTE,
+    FETCH,
+    SEND,
+    FileAction,
+    direction_for,
+    plan,
+    same,
+)
+from syncengine.file_rules import FileFilter, folder_item, is_synced, item_of
+from syncengine.file_state import (
+    FOLDER,
+    FileInfo,
+    Manifest,
+    entry_synced,
+    is_folder,
+    is_regular,
+)
 from syncengine.file_transfer import FileRefused
 from syncengine.peer_errors import NotAllowedByPeer, PeerError
 from syncengine.stream_chunks import coalesced
@@ -54,12 +76,13 @@ class FilesOutcome:
     fetched: int = 0
     deleted: int = 0
     conflicts: int = 0
+    folders: int = 0  # made or removed (not counted as files)
     bytes: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
 
     @property
     def applied(self) -> int:
-        return self.sent + self.fetched + self.deleted
+        return self.sent + self.fetched + self.deleted + self.folders
 
     @property
     def total(self) -> int:
@@ -67,6 +90,8 @@ class FilesOutcome:
 
     def describe(self) -> str:
         parts = [f"{self.sent} files sent, {self.fetched} received, {self.deleted} deleted"]
+        if self.folders:
+            parts.append(f"{self.folders} folders made or removed")
         if self.conflicts:
             parts.append(f"{self.conflicts} differed on both sides (settled by the policy, "
                          "or by the newer copy on a first sync; the losing copies are in the "
@@ -94,6 +119,7 @@ class FileMover:
         self.local, self.remote = local, remote
         self.outcome, self.progress, self.total = outcome, progress, total
         self.now_equal: dict[str, FileInfo | None] = {}  # path → the info both sides now have
+        self.followers: dict[str, str] = {}  # a further name of a hard-linked file → the first
         self.done = 0
         self.root = file_transfer.site_root()
 
@@ -107,22 +133,56 @@ class FileMover:
         self.done += count
         self.progress(phase=phase, done=self.done, total=self.total, bytes=self.outcome.bytes)
 
+    def _count(self, info: FileInfo, done: str) -> None:
+        if is_folder(info):
+            self.outcome.folders += 1
+        else:
+            setattr(self.outcome, done, getattr(self.outcome, done) + 1)
+
     def _skip(self, path: str, stage: str, error: object, side: str) -> None:
         self.outcome.skipped.append(SkippedFile(path, stage, str(error), side))
 
     # -- sending ------------------------------------------------------------------------------
 
     def send(self, paths: list[str]) -> None:
+        """Send these entries; a further name of a file sent here goes last, as a hard link."""
+        followers = self._hard_links(paths)
         small = []
         for path in paths:
             info, theirs = self.local[path], self.remote.get(path)
-            if info.size >= DELTA_MIN and theirs is not None:
+            if path in followers:
+                continue
+            if not is_regular(info):
+                small.append(path)
+            elif info.size >= DELTA_MIN and is_regular(theirs):
                 self._one(path, "ApplyingUpdates", self._send_delta, "remote")
             elif info.size >= BIG_FILE:
                 self._one(path, "ApplyingInserts", self._send_chunked, "remote")
             else:
                 small.append(path)
         self._overlapped(batches(small, self.local), self._post_batch, self._sent)
+        if followers:
+            self.followers.update(followers)
+            self._overlapped(batches(sorted(followers), self.local), self._post_batch,
+                             self._sent)
+
+    def _hard_links(self, paths: list[str]) -> dict[str, str]:
+        """Among the files to send, the further names of a file with several (`rsync -H`),
+        each with the first of its names."""
+        first: dict[tuple[int, int], str] = {}
+        followers: dict[str, str] = {}
+        for path in sorted(paths):
+            if not is_regular(self.local[path]):
+                continue
+            try:
+                status = os.lstat(self.root / path)
+            except OSError:
+                continue
+            if status.st_nlink > 1:
+                leader = first.setdefault((status.st_dev, status.st_ino), path)
+                if leader != path and self.local[leader].digest == self.local[path].digest:
+                    followers[path] = leader
+        return followers
 
     def _one(self, path: str, stage: str, move: Callable[[str], None], side: str) -> None:
         try:
@@ -136,6 +196,15 @@ class FileMover:
     def _frames_of(self, paths: list[str]) -> Iterable[bytes]:
         for path in paths:
             info, theirs = self.local[path], self.remote.get(path)
+            replaces = theirs.digest if theirs else ""
+            if not is_regular(info):
+                yield from self._entry_frame(path, replaces)
+                continue
+            leader = self.followers.get(path)
+            if leader is not None and self.now_equal.get(leader) == self.local[leader]:
+                yield from file_transfer.frame({"path": path, **_header(info), "mode": 0,
+                                                "replaces": replaces, "hardlink": leader})
+                continue
             try:
                 source = file_state.open_to_read(self.root / path)
             except OSError as error:  # gone or unreadable since the scan: this file alone
@@ -152,6 +221,18 @@ class FileMover:
                     file_transfer.exactly(file_transfer.chunks_of(source, info.size),
                                           info.size))
         yield from file_transfer.frame({"end": True})
+
+    def _entry_frame(self, path: str, replaces: str) -> Iterable[bytes]:
+        """A folder's or link's header as it is here now (refused if it leads out)."""
+        try:
+            header = file_transfer.entry_header(path, os.lstat(self.root / path))
+        except FileNotFoundError:
+            header = {"path": path, "missing": True}
+        except (FileRefused, OSError) as error:
+            header = {"path": path, "refused": str(error)}
+        if header is None:
+            header = {"path": path, "refused": "it became a file during the sync"}
+        yield from file_transfer.frame({**header, "replaces": replaces})
 
     def _overlapped(self, work: Iterable[list[str]], transfer: Callable[[list[str]], object],
                     settle: Callable[[list[str], object], None]) -> None:
@@ -180,7 +261,7 @@ class FileMover:
         landed, refused = _answered(paths, answer, "landed")
         for path in landed:
             self.now_equal[path] = self.local[path]
-            self.outcome.sent += 1
+            self._count(self.local[path], "sent")
             self.outcome.bytes += self.local[path].size
         for path, error in refused.items():
             self._skip(path, _stage(self.remote.get(path)), error, "remote")
@@ -239,7 +320,9 @@ class FileMover:
         small = []
         for path in paths:
             info, mine = self.remote[path], self.local.get(path)
-            if info.size >= DELTA_MIN and mine is not None:
+            if not is_regular(info):
+                small.append(path)
+            elif info.size >= DELTA_MIN and is_regular(mine):
                 self._one(path, "ApplyingUpdates", self._fetch_delta, "local")
             elif info.size >= BIG_FILE:
                 self._one(path, "ApplyingInserts", self._fetch_chunked, "local")
@@ -266,7 +349,7 @@ class FileMover:
             return
         for path in received.landed:
             self.now_equal[path] = self.remote[path]
-            self.outcome.fetched += 1
+            self._count(self.remote[path], "fetched")
             self.outcome.bytes += self.remote[path].size
         for refused in received.refused:
             self._skip(refused["path"], _stage(self.local.get(refused["path"])),
@@ -322,6 +405,46 @@ class FileMover:
                               bytes=self.outcome.bytes)
             yield chunk
 
+    # -- folder mtimes ------------------------------------------------------------------------
+
+    def keep_folder_times(self, folders: set[str], direction: str, items_synced: set[str],
+                          touched: set[str]) -> None:
+        """Give each folder on both sides the mtime of the side that won (the newer on a
+        bidirectional run), where the two differ or this run changed what is in it
+        (`touched`: the folders it moved something into or out of)."""
+        remote_times: list[bytes] = []
+        for folder in sorted(folders):
+            mine = self.now_equal.get(folder, self.local.get(folder))
+            theirs = self.now_equal.get(folder, self.remote.get(folder))
+            if not (is_folder(mine) and is_folder(theirs)) or \
+                    (mine.mtime_ns == theirs.mtime_ns and folder not in touched):
+                continue
+            if folder in self.now_equal:  # made by this run: the maker's own
+                wanted = self.now_equal[folder].mtime_ns  # type: ignore[union-attr]
+            else:
+                way = direction_for(folder, direction, items_synced)
+                wanted = {"upload": mine.mtime_ns, "download": theirs.mtime_ns}.get(
+                    way, max(mine.mtime_ns, theirs.mtime_ns))
+            try:
+                file_transfer.make_folder(folder, wanted, self.items, self.stamp, FOLDER)
+            except (FileRefused, OSError) as error:
+                self._skip(folder, "ApplyingUpdates", error, "local")
+                continue
+            remote_times.extend(file_transfer.frame(
+                {"path": folder, "folder": True, "mtime_ns": wanted, "replaces": FOLDER}))
+            self.now_equal[folder] = FileInfo(0, wanted, FOLDER)
+        if remote_times:
+            remote_times.extend(file_transfer.frame({"end": True}))
+            try:
+                answer = self._post_stream(f"/files/receive?{self._query()}", remote_times)
+            except NotAllowedByPeer:
+                raise
+            except (FileRefused, PeerError, OSError) as error:
+                answer = {"landed": [], "refused": [{"path": "", "error": str(error)}]}
+            for entry in answer.get("refused", []) if isinstance(answer, dict) else []:
+                if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                    self.now_equal.pop(entry["path"], None)
+
     # -- deleting -----------------------------------------------------------------------------
 
     def delete_remote(self, paths: list[str]) -> None:
@@ -343,14 +466,15 @@ class FileMover:
                     self._skip(path, "ApplyingDeletes", refused[path], "remote")
                 else:  # deleted, or already gone
                     self.now_equal[path] = None
-                    self.outcome.deleted += path in deleted
+                    if path in deleted:
+                        self._count(self.remote[path], "deleted")
             self._tick(len(batch), "Deleting files on the remote server")
 
     def delete_local(self, paths: list[str]) -> None:
         for path in paths:
             try:
                 if file_transfer.delete(path, self.items, self.stamp, self.local[path].digest):
-                    self.outcome.deleted += 1
+                    self._count(self.local[path], "deleted")
                 self.now_equal[path] = None
             except (FileRefused, OSError) as error:
                 self._skip(path, "ApplyingDeletes", error, "local")
@@ -445,8 +569,9 @@ def remote_manifest(client, items: list[str], file_filter: FileFilter,
         complete = answer.get("complete", True) is not False or not since
         manifest: Manifest = {} if complete else copy
         for path, (size, mtime_ns, digest) in files.items():
-            if item_of(path) not in items or type(size) is not int or \
-                    type(mtime_ns) is not int or type(digest) is not str:
+            if (folder_item(path) if digest == FOLDER else item_of(path)) not in items or \
+                    type(size) is not int or type(mtime_ns) is not int or \
+                    type(digest) is not str:
                 raise FileRefused(f"the peer's file list names {path!r} wrongly")
             manifest[path] = FileInfo(size, mtime_ns, digest)
         removed = {path for path in removed if isinstance(path, str)}
@@ -551,13 +676,8 @@ def sync_files(run, profile, progress: Callable[..., None], client,
     outcome.conflicts = sum(1 for a in actions if a.conflict)
     mover = FileMover(client, items, run_stamp(run), local, remote, outcome, progress,
                       len(actions))
-    by_kind: dict[str, list[str]] = {SEND: [], FETCH: [], DELETE_REMOTE: [], DELETE_LOCAL: []}
-    for action in actions:
-        by_kind[action.kind].append(action.path)
-    mover.send(by_kind[SEND])
-    mover.fetch(by_kind[FETCH])
-    mover.delete_remote(by_kind[DELETE_REMOTE])
-    mover.delete_local(by_kind[DELETE_LOCAL])
+    carry_out(mover, actions, "upload" if only_paths is not None else profile.direction,
+              base.items_synced, candidates)
     if only_paths is None:
         settled = save_new_base(relationship_id, base, in_scope, local, remote, mover.now_equal,
                                 items, candidates)
@@ -575,6 +695,47 @@ def sync_files(run, profile, progress: Callable[..., None], client,
             path for path in looked_at
             if path not in mover.now_equal and not same(local.get(path), remote.get(path))})
     return outcome
+
+
+def carry_out(mover: FileMover, actions: list[FileAction], direction: str,
+              items_synced: set[str], candidates: set[str] | None) -> None:
+    """Do the plan in the order that lets a file and a folder swap places in one run (see
+    the module's docstring), then keep the folders' mtimes."""
+    local, remote = mover.local, mover.remote
+    by_kind: dict[str, list[str]] = {SEND: [], FETCH: [], DELETE_REMOTE: [], DELETE_LOCAL: []}
+    for action in actions:
+        by_kind[action.kind].append(action.path)
+    sent_folders = [p for p in by_kind[SEND] if is_folder(local[p])]
+    fetched_folders = [p for p in by_kind[FETCH] if is_folder(remote[p])]
+    clear_remote = _below(by_kind[DELETE_REMOTE], set(by_kind[SEND]) - set(sent_folders))
+    clear_local = _below(by_kind[DELETE_LOCAL], set(by_kind[FETCH]) - set(fetched_folders))
+    mover.delete_remote(sorted(clear_remote, reverse=True))
+    mover.delete_local(sorted(clear_local, reverse=True))
+    mover.send(sorted(sent_folders))
+    mover.fetch(sorted(fetched_folders))
+    mover.send([p for p in by_kind[SEND] if not is_folder(local[p])])
+    mover.fetch([p for p in by_kind[FETCH] if not is_folder(remote[p])])
+    # Deepest first: a folder's entries go before it.
+    mover.delete_remote(sorted(set(by_kind[DELETE_REMOTE]) - clear_remote, reverse=True))
+    mover.delete_local(sorted(set(by_kind[DELETE_LOCAL]) - clear_local, reverse=True))
+    touched = {path.rpartition("/")[0] for path in mover.now_equal} - {""}
+    looked_at = candidates if candidates is not None else local.keys() | remote.keys()
+    folders = {path for path in looked_at
+               if is_folder(local.get(path)) or is_folder(remote.get(path))}
+    mover.keep_folder_times(folders | touched, direction, items_synced, touched)
+
+
+def _below(paths: list[str], tops: set[str]) -> set[str]:
+    """The paths that lie below one of `tops`."""
+    found = set()
+    for path in paths:
+        folder = path.rpartition("/")[0]
+        while folder:
+            if folder in tops:
+                found.add(path)
+                break
+            folder = folder.rpartition("/")[0]
+    return found
 
 
 @dataclass
@@ -603,7 +764,8 @@ def _in_scope(relationship_id: int, base: file_state.Base, items: list[str],
     key = (relationship_id, *_scope_key(items, file_filter))
     memo = _in_scope_memo.get(key)
     if memo is None or not base.version or memo[0] != base.version:
-        in_scope = {p: i for p, i in base.files.items() if is_synced(p, items, file_filter)}
+        in_scope = {p: i for p, i in base.files.items()
+                    if entry_synced(p, i, items, file_filter)}
         _share_equal_entries(in_scope, local, list(in_scope))
         memo = _in_scope_memo[key] = base.version, in_scope
     return memo[1]

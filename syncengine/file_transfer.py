@@ -3,6 +3,10 @@
 - Paths from a peer are untrusted: relative POSIX paths only, no `..`, no control characters,
   no name longer than the file system takes, no link leading out of the site root, and only
   files that one of the request's profile items syncs.
+- Folders and links travel as headers without a body: a folder is made (a file or link in its
+  place kept in the versions folder first) and gets its mtime; a link is made only if its
+  target stays inside the site root, written plainly, and a hard link to a file of the same
+  stream is made as a hard link.
 - A stream of files is framed: one JSON header line, then exactly `size` bytes, repeated; a
   header `{"end": true}` closes it. A stream that stops early or lies about a size is refused.
 - Files are staged under the instance's state folder, checked against their digest, and land by
@@ -33,20 +37,28 @@ from django.conf import settings
 
 from cms.site_root import resolve_inside
 from esync_site.whole_numbers import whole_number
-from syncengine.file_rules import item_of
+from syncengine.file_rules import OWN_FILE_PREFIX, folder_item, item_of
 from syncengine.file_state import (
+    FOLDER,
     HASH_BLOCK,
     FileInfo,
     Manifest,
     cached_digests,
     current_digest,
     digest_of,
+    folder_info,
+    link_info,
     open_to_read,
     remember,
 )
 
 MAX_HEADER = 64 * 1024
-STAMP = re.compile(r"^\d{8}-\d{6}-run\d+$")
+# The folders of HOME/versions/: a run's stamp (yyyymmdd-hhmmss-runN, what a run and a peer
+# name) and a restore's on this server (yyyymmdd-hhmmss-restore, then restore2...). Both
+# fullmatch: `$` would let a newline end one; the digits are bounded (a run id is below
+# 2^63) so a stamp always fits _STAMP_ALLOWANCE.
+STAMP = re.compile(r"\d{8}-\d{6}-run\d{1,19}")
+RESTORE_STAMP = re.compile(r"\d{8}-\d{6}-restore\d{0,9}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NAME_MAX = 255  # bytes of one name
 PATH_MAX = 4096  # bytes of a whole path, the site root's or the versions folder's included
@@ -94,8 +106,18 @@ def shown_name(relative: str) -> str:
             "utf-8", "backslashreplace").decode("utf-8")
 
 
-def check_relative(relative: object, items: Iterable[str]) -> str:
-    """The path as given, if a peer may name it for these items; FileRefused otherwise."""
+def check_relative(relative: object, items: Iterable[str], folder: bool = False) -> str:
+    """The path as given, if a peer may name it for these items (`folder`: the folder
+    itself, made or removed); FileRefused otherwise."""
+    check_path(relative)
+    if (folder_item(relative) if folder else item_of(relative)) not in items:  # type: ignore[arg-type]
+        raise FileRefused(f"{relative!r} is not a {'folder' if folder else 'file'} this "
+                          "profile synchronizes")
+    return relative  # type: ignore[return-value]
+
+
+def check_path(relative: object) -> str:
+    """The path as given, if it is a plain relative path this server can hold."""
     if not isinstance(relative, str) or not relative:
         raise FileRefused("a file path is missing")
     if relative.startswith("/"):
@@ -118,8 +140,6 @@ def check_relative(relative: object, items: Iterable[str]) -> str:
     if _longest_base() + 1 + len(encoded) >= PATH_MAX:
         raise FileRefused(f"{relative[:200]!r}… is a path too long for this server ({PATH_MAX} "
                           "bytes with the site root's or the versions folder's)")
-    if item_of(relative) not in items:
-        raise FileRefused(f"{relative!r} is not a file this profile synchronizes")
     return relative
 
 
@@ -128,6 +148,18 @@ def _longest_base() -> int:
     versions folder (a replaced file is kept there under the same path)."""
     return max(len(os.fsencode(site_root())),
                len(os.fsencode(versions_root())) + 1 + _STAMP_ALLOWANCE)
+
+
+def entry_target(relative: str, items: Iterable[str],
+                 folders_checked: dict[str, bool] | None = None, folder: bool = False) -> Path:
+    """The entry's place under the site root, whatever is there now (a file, a folder, a
+    link, nothing); refuses a path through a link leading out of it. `folders_checked`: as
+    for `target_of`. `folder`: the path names a folder itself."""
+    check_relative(relative, items, folder)
+    root = site_root()
+    _check_folder(root, relative.rpartition("/")[0], relative,
+                  {} if folders_checked is None else folders_checked)
+    return root / relative
 
 
 def target_of(relative: str, items: Iterable[str],
@@ -194,8 +226,11 @@ def versions_root() -> Path:
 
 
 def check_stamp(stamp: str) -> str:
-    if not STAMP.match(stamp or ""):
-        raise FileRefused(f"{stamp!r} is not a run stamp (yyyymmdd-hhmmss-runN)")
+    """The stamp as given, if it names a versions folder (a run's or a restore's)."""
+    if not isinstance(stamp, str) or not (STAMP.fullmatch(stamp)
+                                          or RESTORE_STAMP.fullmatch(stamp)):
+        raise FileRefused(f"{str(stamp)[:100]!r} is not a run stamp (yyyymmdd-hhmmss-runN) "
+                          "nor a restore's (yyyymmdd-hhmmss-restore)")
     return stamp
 
 
@@ -260,16 +295,10 @@ def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stam
     target changed since, the file is refused rather than overwriting an unseen edit.
     `folders_checked`: as for `target_of`. `digests`: as `current_digest`'s `cache`. `mode`:
     permission bits from `mode_from` (None: this server's default for a new file)."""
-    target = target_of(relative, items, folders_checked)
-    if expected_current is not None:
-        current = current_digest(target, relative, digests)
-        if current != (expected_current or None):
-            raise FileRefused(f"{relative} changed on this server during the sync; it was left "
-                              "as it is (the next sync settles it)")
+    target = _replaceable(relative, items, stamp, expected_current, folders_checked, digests)
     if mode is not None:
         os.chmod(staged, mode)
     os.utime(staged, ns=(info.mtime_ns, info.mtime_ns))
-    keep_version(target, relative, stamp)
     try:
         try:
             os.replace(staged, target)
@@ -291,18 +320,172 @@ def land(staged: Path, relative: str, info: FileInfo, items: Iterable[str], stam
             staged.unlink(missing_ok=True)
 
 
+def _replaceable(relative: str, items: Iterable[str], stamp: str,
+                 expected_current: str | None, folders_checked: dict[str, bool] | None,
+                 digests: Manifest | None = None, folder: bool = False) -> Path:
+    """The place of an entry about to be replaced, cleared: what is there kept in the
+    versions folder (a file or link) or removed (an empty folder). Refused, nothing
+    changed, if it is not what the sender saw (`expected_current`, "" for nothing, None:
+    whatever) or is a folder with entries in it."""
+    target = entry_target(relative, items, folders_checked, folder)
+    current = current_digest(target, relative, digests)
+    if expected_current is not None and current != (expected_current or None):
+        raise FileRefused(f"{relative} changed on this server during the sync; it was left "
+                          "as it is (the next sync settles it)")
+    if current == FOLDER:
+        if not folder:
+            try:
+                target.rmdir()
+            except OSError as error:
+                raise FileRefused(f"{relative!r} is a folder with files in it on this server; "
+                                  "it is not replaced") from error
+    elif current is not None:
+        keep_version(target, relative, stamp)
+        if folder:  # a folder is made in its place
+            target.unlink()
+    return target
+
+
 def delete(relative: str, items: Iterable[str], stamp: str, expected_current: str) -> bool:
-    """Delete a file (kept in the versions folder first) if it is still what the sender saw."""
-    target = target_of(relative, items)
+    """Delete a file or link (kept in the versions folder first) or an empty folder, if it is
+    still what the sender saw."""
+    is_folder = expected_current == FOLDER
+    target = entry_target(relative, items, folder=is_folder)
     current = current_digest(target, relative)
     if current is None:
         return False
     if current != expected_current:
         raise FileRefused(f"{relative} changed on this server during the sync; it was not "
                           "deleted (the next sync settles it)")
+    if is_folder:
+        try:
+            target.rmdir()
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise FileRefused(f"the folder {relative!r} holds files this sync does not "
+                                  "remove here (ones the profile does not synchronize, or "
+                                  "changed here); it was kept") from error
+            raise
+        return True
     keep_version(target, relative, stamp)
     target.unlink()
     return True
+
+
+# -- folders and links ------------------------------------------------------------------------
+
+def check_link_target(relative: str, target: object) -> str:
+    """A link's target, if it stays inside the site root written plainly: relative, going up
+    (`..`) only at its start and never above the root. Anything else is refused with the
+    reason (the link is then not synced, never followed)."""
+    if not isinstance(target, str) or not target:
+        raise FileRefused(f"{relative!r} is a link without a target")
+    encoded = name_bytes(target)
+    if encoded is None or "\x00" in target:
+        raise FileRefused(f"{relative!r} is a link whose target holds characters no file "
+                          "system name can")
+    if len(encoded) >= PATH_MAX:
+        raise FileRefused(f"{relative!r} is a link whose target is longer than {PATH_MAX} bytes")
+    if target.startswith("/"):
+        raise FileRefused(f"{relative!r} is a link to an absolute path "
+                          f"({shown_name(target)}); only links that stay inside the site "
+                          "root are synced")
+    depth, going_up = relative.count("/"), True
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part != "..":
+            going_up = False
+        elif not going_up:
+            raise FileRefused(f"{relative!r} is a link whose target goes down and up again "
+                              f"({shown_name(target)}); only plainly written targets are "
+                              "synced")
+        else:
+            depth -= 1
+            if depth < 0:
+                raise FileRefused(f"{relative!r} is a link leading out of the site root (to "
+                                  f"{shown_name(target)}); it is not synced")
+    return target
+
+
+def _refuse_if_resolved_outside(path: Path, relative: str) -> None:
+    """Refuse a link that, followed on this server (through other links), leaves the root."""
+    resolved = Path(os.path.realpath(path))
+    if not resolved.is_relative_to(Path(os.path.realpath(site_root()))):
+        raise FileRefused(f"{relative!r} is a link leading out of the site root through "
+                          "another link on this server; it is not synced")
+
+
+def link_refusal(relative: str, target: str) -> str | None:
+    """Why the link here at `relative` is not sent, or None: it stays inside the root."""
+    try:
+        check_link_target(relative, target)
+        _refuse_if_resolved_outside(site_root() / relative, relative)
+    except FileRefused as error:
+        return str(error)
+    return None
+
+
+def land_link(relative: str, target: object, mtime_ns: int, items: Iterable[str], stamp: str,
+              expected_current: str | None = None,
+              folders_checked: dict[str, bool] | None = None) -> FileInfo:
+    """Make the link `relative` → `target` (what was there kept in the versions folder)."""
+    target = check_link_target(relative, target)
+    place = entry_target(relative, items, folders_checked)
+    place.parent.mkdir(parents=True, exist_ok=True)
+    beside = place.with_name(f"{OWN_FILE_PREFIX}{uuid.uuid4().hex}")
+    os.symlink(target, beside)
+    try:
+        _refuse_if_resolved_outside(beside, relative)
+        _replaceable(relative, items, stamp, expected_current, folders_checked)
+        os.utime(beside, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+        os.replace(beside, place)
+    finally:
+        if os.path.lexists(beside):
+            beside.unlink()
+    return link_info(target, mtime_ns)
+
+
+FOLDER_MODE_BITS = 0o755  # and always the owner's rwx: this server must write in it
+
+
+def make_folder(relative: str, mtime_ns: int | None, items: Iterable[str], stamp: str,
+                expected_current: str | None = None, mode: int | None = None,
+                folders_checked: dict[str, bool] | None = None) -> FileInfo:
+    """Make the folder `relative` if it is not there (a file or link in its place kept in the
+    versions folder first), with the sender's permission bits (never wider); then its mtime,
+    if given."""
+    place = entry_target(relative, items, folders_checked, folder=True)
+    if current_digest(place, relative) != FOLDER:
+        _replaceable(relative, items, stamp, expected_current, folders_checked, folder=True)
+        place.mkdir(parents=True, exist_ok=True)
+        if folders_checked is not None:
+            folders_checked[relative] = True
+    if mode is not None:
+        os.chmod(place, (mode & FOLDER_MODE_BITS) | 0o700)
+    if mtime_ns is not None:
+        os.utime(place, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+    return folder_info(place.lstat())
+
+
+def link_hard(relative: str, leader: object, info: FileInfo, items: Iterable[str], stamp: str,
+              expected_current: str | None, landed: Manifest, digests: Manifest,
+              folders_checked: dict[str, bool] | None = None) -> None:
+    """Make `relative` a hard link of `leader`, a file landed here with the same content."""
+    leader = check_relative(leader, items)
+    source = entry_target(leader, items, folders_checked)
+    known = landed.get(leader)
+    if (known.digest if known else current_digest(source, leader, digests)) != info.digest \
+            or not os.path.isfile(source) or os.path.islink(source):
+        raise FileRefused(f"{relative!r} is a hard link of {leader!r}, which is not here with "
+                          "the same content; the next sync sends it whole")
+    place = _replaceable(relative, items, stamp, expected_current, folders_checked, digests)
+    beside = place.with_name(f"{OWN_FILE_PREFIX}{uuid.uuid4().hex}")
+    try:
+        os.link(source, beside)
+        os.replace(beside, place)
+    finally:
+        beside.unlink(missing_ok=True)
 
 
 def write_counted(out, chunks: Iterable[bytes]) -> tuple[int, str]:
@@ -438,9 +621,24 @@ def exactly(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
 
 def info_from(header: dict) -> FileInfo:
     try:
-        return FileInfo(int(header["size"]), int(header["mtime_ns"]), str(header["digest"]))
+        info = FileInfo(int(header["size"]), mtime_from(header["mtime_ns"]),
+                        str(header["digest"]))
     except (KeyError, TypeError, ValueError) as error:
         raise FileRefused("a file header lacks its size, mtime or digest") from error
+    if info.digest == FOLDER or info.digest.startswith("link:"):
+        raise FileRefused("a file header names a digest no file has")
+    return info
+
+
+MTIME_LIMIT = 2 ** 62  # nanoseconds either side of 1970: 146 years; the file systems' limit
+
+
+def mtime_from(value: object) -> int:
+    """An mtime in nanoseconds as a peer sends it; ValueError unless a whole number that
+    a file system can hold (a file may well be older than 1970)."""
+    if type(value) is not int or not -MTIME_LIMIT < value < MTIME_LIMIT:
+        raise ValueError("not an mtime")
+    return value
 
 
 @dataclass
@@ -482,12 +680,17 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
     a path or size, a stream cut short) or one over the limits refuses the whole stream before
     anything lands.
 
+    Folders, links and hard links (headers without a body) are made after the files, in the
+    stream's order.
+
     `replaces(path)`: the digest the file here must still have ("" for none); by default the
-    sender says so in each header. `admits(path)`: whether the sender may write it here."""
+    sender says so in each header. `admits(path, folder)`: whether the sender may write it
+    here."""
     items = list(items)
     check_stamp(stamp)
     reader = FrameReader(chunks)
     staged: list[tuple[Path, str, FileInfo, str | None, int | None]] = []
+    others: list[tuple[str, dict, str | None]] = []  # folders, links, hard links
     received = Received([], [], 0)
     folders_checked: dict[str, bool] = {}
     # Staged files are flushed in the background, a group at a time, while the stream goes
@@ -502,30 +705,49 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
             if header.get("missing") or header.get("refused"):
                 received.refused.append({"path": relative, "error": _not_sent(header)})
                 continue
+            expected = replaces(relative) if replaces else header.get("replaces")
+            expected = None if expected is None else str(expected)
+            if header.get("folder") is True or "link" in header:
+                is_folder = header.get("folder") is True
+                if limits and len(staged) + len(others) + 1 > limits[0]:
+                    raise FileRefused(f"the stream exceeds this server's limit of {limits[0]} "
+                                      "files per run")
+                try:
+                    entry_target(relative, items, folders_checked, folder=is_folder)
+                    if admits is not None and not admits(relative, is_folder):
+                        raise FileRefused(f"{relative!r} is not a folder or link a profile of "
+                                          "this relationship writes here")
+                    others.append(("folder" if is_folder else "link", header, expected))
+                except FileRefused as error:
+                    received.refused.append({"path": relative, "error": str(error)})
+                continue
             info = info_from(header)
-            received.bytes += info.size
-            if limits and (len(staged) + 1 > limits[0] or received.bytes > limits[1]):
+            bodiless = "hardlink" in header  # the file it links to is earlier in this stream
+            received.bytes += 0 if bodiless else info.size
+            if limits and (len(staged) + len(others) + 1 > limits[0] or
+                           received.bytes > limits[1]):
                 raise FileRefused(f"the stream exceeds this server's limit of {limits[0]} "
                                   f"files or {limits[1]} bytes per run")
             try:
-                target_of(relative, items, folders_checked)
+                entry_target(relative, items, folders_checked)
                 if admits is not None and not admits(relative):
                     raise FileRefused(f"{relative!r} is not a file a profile of this "
                                       "relationship writes here (its category, its filter or "
                                       "the global exceptions .config, .txt, .sln)")
             except FileRefused as error:
-                for _ in reader.body(info.size):
+                for _ in reader.body(0 if bodiless else info.size):
                     pass  # read past: the next file's header follows it
                 received.refused.append({"path": relative, "error": str(error)})
                 continue
-            expected = replaces(relative) if replaces else header.get("replaces")
+            if bodiless:
+                others.append(("hardlink", header, expected))
+                continue
             try:
                 written = write_staged(reader.body(info.size), info)
             except FileDamaged as error:  # read to its end: the stream goes on
                 received.refused.append({"path": relative, "error": str(error)})
                 continue
-            staged.append((written, relative, info, None if expected is None else str(expected),
-                           mode_from(header.get("mode"))))
+            staged.append((written, relative, info, expected, mode_from(header.get("mode"))))
             unflushed.append(staged[-1][0])
             if len(unflushed) >= FLUSH_GROUP:
                 flushed.append(flushing.submit(flush_all, unflushed))
@@ -540,7 +762,7 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
             path.unlink(missing_ok=True)
         raise
     flushing.shutdown()
-    if not staged:  # every file refused: nothing here is looked at or touched
+    if not staged and not others:  # every file refused: nothing here is looked at or touched
         return received
     landed: dict[str, FileInfo] = {}
     landing_checked: dict[str, bool] = {}
@@ -559,8 +781,32 @@ def receive_files(chunks: Iterable[bytes], items: Iterable[str], stamp: str,
                 rest.unlink(missing_ok=True)
             remember(landed)
             raise
+    for kind, header, expected in others:
+        relative = header["path"]
+        try:
+            if kind == "folder":
+                mtime = header.get("mtime_ns")
+                make_folder(relative, None if mtime is None else mtime_from(mtime), items, stamp,
+                            expected, mode_from(header.get("mode")), landing_checked)
+            elif kind == "link":
+                land_link(relative, header["link"], mtime_from(header.get("mtime_ns")), items,
+                          stamp, expected, landing_checked)
+            else:
+                info = info_from(header)
+                link_hard(relative, header["hardlink"], info, items, stamp, expected, landed,
+                          digests, landing_checked)
+                landed[relative] = info
+            received.landed.append(relative)
+        except (FileRefused, OSError, ValueError) as error:
+            received.refused.append({"path": relative, "error": _reason(error)})
     remember(landed)
     return received
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValueError) and not isinstance(error, FileRefused):
+        return "its header gives no mtime a file system can hold"
+    return str(error)
 
 
 def _not_sent(header: dict) -> str:
@@ -575,23 +821,55 @@ def send_files(paths: Iterable[str], items: Iterable[str]) -> Iterator[bytes]:
     this server will not send (its name, a link on its way) refused with the reason."""
     items = list(items)
     folders_checked: dict[str, bool] = {}
+    inodes: dict[tuple[int, int], str] = {}  # hard links: the first name sent of each file
     for relative in paths:
         try:
-            target = target_of(relative, items, folders_checked)
+            check_path(relative)
+            try:
+                now = (site_root() / relative).lstat()
+            except (FileNotFoundError, NotADirectoryError):
+                yield from frame({"path": relative, "missing": True})
+                continue
+            entry_target(relative, items, folders_checked, folder=stat.S_ISDIR(now.st_mode))
+            header = entry_header(relative, now)
         except FileRefused as error:
             yield from frame({"path": relative, "refused": str(error)})
             continue
+        if header is not None:
+            yield from frame(header)
+            continue
         try:
-            now = target.stat()
-            digest = digest_of(target)
-        except FileNotFoundError:
+            digest = digest_of(site_root() / relative)
+        except (FileNotFoundError, IsADirectoryError):
             yield from frame({"path": relative, "missing": True})
             continue
-        yield from frame({"path": relative, "size": now.st_size,
-                          "mtime_ns": now.st_mtime_ns, "digest": digest,
-                          "mode": mode_of(now)},
-                         file_chunks(target, length=now.st_size))
+        file_header = {"path": relative, "size": now.st_size, "mtime_ns": now.st_mtime_ns,
+                       "digest": digest, "mode": mode_of(now)}
+        leader = inodes.get((now.st_dev, now.st_ino)) if now.st_nlink > 1 else None
+        if leader is not None:
+            yield from frame({**file_header, "hardlink": leader})
+            continue
+        if now.st_nlink > 1:
+            inodes[(now.st_dev, now.st_ino)] = relative
+        yield from frame(file_header, file_chunks(site_root() / relative, length=now.st_size))
     yield from frame({"end": True})
+
+
+def entry_header(relative: str, now: os.stat_result) -> dict | None:
+    """The header that carries a folder or a link (None for a file: it has a body). A link
+    leading out of the site root is refused with the reason (FileRefused)."""
+    if stat.S_ISDIR(now.st_mode):
+        return {"path": relative, "folder": True, "mtime_ns": now.st_mtime_ns,
+                "mode": mode_of(now)}
+    if stat.S_ISLNK(now.st_mode):
+        target = os.readlink(site_root() / relative)
+        refusal = link_refusal(relative, target)
+        if refusal is not None:
+            raise FileRefused(refusal)
+        return {"path": relative, "link": target, "mtime_ns": now.st_mtime_ns}
+    if not stat.S_ISREG(now.st_mode):
+        raise FileRefused(f"{relative!r} is not a file, folder or link (a device or pipe)")
+    return None
 
 
 # -- resumable big files ----------------------------------------------------------------------

@@ -52,9 +52,10 @@ def _info(request) -> file_state.FileInfo:
     return info
 
 
-def _writable(request, relative: str) -> str:
+def _writable(request, relative: str, folder: bool = False) -> str:
     """The path, if the relationship's profiles write it here (items, filter, exceptions)."""
-    if request.grant is not None and not peer_grants.write_admits(request.grant)(relative):
+    if request.grant is not None and \
+            not peer_grants.write_admits(request.grant)(relative, folder):
         raise PeerRequestRefused(403, "not_allowed", f"{relative!r} is not a file a profile "
                                  "of this relationship writes here (its category, its filter "
                                  "or the global exceptions .config, .txt, .sln)")
@@ -118,12 +119,11 @@ def delete(request):
     if not all(path and isinstance(digest, str) for path, digest in files.items()):
         raise PeerRequestRefused(400, "bad_request", "every path must be named and every "
                                  "digest a string")
-    for path in files:  # outside what the relationship writes: nothing is deleted
-        _writable(request, path)
+    for path, digest in files.items():  # outside what the relationship writes: none deleted
+        _writable(request, path, folder=digest == file_state.FOLDER)
     deleted, refused = [], []
     for path, digest in files.items():
         try:
-            file_transfer.target_of(path, items)
             if file_transfer.delete(path, items, stamp, digest):
                 deleted.append(path)
         except (FileRefused, OSError) as error:

@@ -76,6 +76,7 @@ def test_a_journal_scan_agrees_with_a_scan_from_nothing(rounds):
             apply(root, operation, clock)
         file_state.scan(root, ITEMS, FileFilter(), cache_name=cache)  # the first look: full
         assert file_journal.journal_for(root).running
+        stepped_aside = False
         for operations_ in rounds[1:]:
             for operation in operations_:
                 apply(root, operation, clock)
@@ -83,9 +84,11 @@ def test_a_journal_scan_agrees_with_a_scan_from_nothing(rounds):
             with full_scans as counted:
                 followed = file_state.scan(root, ITEMS, FileFilter(), cache_name=cache)
             # The one time it may not vouch: watchdog lost a folder's watch, and the journal
-            # saw that and stepped aside (see FolderJournal.stepped_aside).
-            assert counted.call_count == int(journal.stepped_aside), \
+            # saw that and stepped aside (see FolderJournal.stepped_aside); the journal that
+            # follows it vouches for nothing before its own start, so the next look is full.
+            assert counted.call_count == int(journal.stepped_aside or stepped_aside), \
                 "the journal could not vouch"
+            stepped_aside = journal.stepped_aside
             fresh = file_state.scan(root, ITEMS, FileFilter(), cache_name=f"none-{cache}")
             assert followed == fresh
             assert "notes.txt" not in fresh and "workarea/help/skip.html" not in fresh
@@ -157,13 +160,13 @@ def test_a_root_replaced_by_another_folder_is_scanned_afresh(tmp_path):
     root = tmp_path / "siteroot"
     (root / "css").mkdir(parents=True)
     (root / "css" / "old.css").write_text("old")
-    assert list(file_state.scan(root, ITEMS, FileFilter(), cache_name="swap.json")) == \
-        ["css/old.css"]
+    assert sorted(file_state.scan(root, ITEMS, FileFilter(), cache_name="swap.json")) == \
+        ["css", "css/old.css"]
     root.rename(tmp_path / "siteroot.old")
     (root / "css").mkdir(parents=True)
     (root / "css" / "new.css").write_text("new")
-    assert list(file_state.scan(root, ITEMS, FileFilter(), cache_name="swap.json")) == \
-        ["css/new.css"]
+    assert sorted(file_state.scan(root, ITEMS, FileFilter(), cache_name="swap.json")) == \
+        ["css", "css/new.css"]
     file_state._state_file("swap.json").unlink(missing_ok=True)
 
 
