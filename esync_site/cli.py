@@ -235,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_held_parsers(sub, home_option)
 
+    from syncengine.version_commands import add_parsers as add_version_parsers
+
+    add_version_parsers(sub, home_option)
+
     p = sub.add_parser("demo", help="staging + production on this machine, ready to click")
     p.add_argument("--dir", default="var/demo")
     p.add_argument("--setup-only", action="store_true",

@@ -31,6 +31,8 @@ SECRET_KEY_FILE = "secret_key"
 HOME_ENV = "ESYNC_HOME"
 
 BACKUP_MODES = ("none", "initial", "every")
+MAX_KEEP_DAYS = 36_500  # a hundred years: any longer is "keep all", which 0 says
+MAX_VERSION_BYTES = 2**63 - 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -42,6 +44,14 @@ class InstanceConfigError(Exception):
 class BackupSettings:
     mode: str = "none"
     folder: str = "backups"
+
+
+@dataclass(frozen=True)
+class VersionsSettings:
+    """How long the site files a file sync replaced or deleted are kept (0: no limit)."""
+
+    keep_days: int = 0
+    max_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class InstanceConfig:
     max_bytes_per_run: int = 100 * 1024**3
     file_journal: bool = True
     backup: BackupSettings = field(default_factory=BackupSettings)
+    versions: VersionsSettings = field(default_factory=VersionsSettings)
 
     @property
     def site_root(self) -> Path:
@@ -129,6 +140,16 @@ _BACKUP_KEYS: dict[str, tuple[type, object, str]] = {
     "mode": (str, lambda v: v in BACKUP_MODES, "one of none, initial, every"),
     "folder": (str, lambda v: bool(v.strip()), "a folder path"),
 }
+_VERSIONS_KEYS: dict[str, tuple[type, object, str]] = {
+    "keep_days": (int, lambda v: 0 <= v <= MAX_KEEP_DAYS,
+                  f"a whole number of days from 0 (keep all) to {MAX_KEEP_DAYS}"),
+    "max_bytes": (int, lambda v: 0 <= v <= MAX_VERSION_BYTES,
+                  "a whole number of bytes from 0 (keep all) to 2^63-1"),
+}
+# [table] -> its keys, each read and checked like the top-level ones.
+_TABLE_KEYS: dict[str, dict[str, tuple[type, object, str]]] = {
+    "backup": _BACKUP_KEYS, "versions": _VERSIONS_KEYS,
+}
 
 
 def _is_time_zone(value: str) -> bool:
@@ -146,8 +167,10 @@ def _check(section: str, key: str, value: object, spec: tuple[type, object, str]
     where = f"{section}.{key}" if section else key
     # bool is a subclass of int: `web_port = true` must not pass as 1.
     if type(value) is not expected or not check(value):  # type: ignore[operator]
+        shown = repr(value)
         raise InstanceConfigError(
-            f"esync.toml: '{where}' must be {description}, got {value!r}"
+            f"esync.toml: '{where}' must be {description}, got "
+            f"{shown if len(shown) <= 100 else shown[:100] + '…'}"
         )
     return value
 
@@ -175,23 +198,27 @@ def load_config(home: Path) -> InstanceConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise InstanceConfigError(f"esync.toml is not valid TOML: {error}") from error
+    except ValueError as error:  # a number of more digits than Python reads (4300)
+        raise InstanceConfigError(f"esync.toml holds a number too long to read: "
+                                  f"{str(error)[:120]}") from error
     return parse_config(home, raw)
 
 
 def parse_config(home: Path, raw: dict) -> InstanceConfig:
     values: dict[str, object] = {}
-    backup: dict[str, object] = {}
+    tables: dict[str, dict[str, object]] = {table: {} for table in _TABLE_KEYS}
     for key, value in raw.items():
-        if key == "backup":
+        if key in _TABLE_KEYS:
+            known = _TABLE_KEYS[key]
             if not isinstance(value, dict):
-                raise InstanceConfigError("esync.toml: 'backup' must be a [backup] table")
+                raise InstanceConfigError(f"esync.toml: '{key}' must be a [{key}] table")
             for sub_key, sub_value in value.items():
-                if sub_key not in _BACKUP_KEYS:
+                if sub_key not in known:
                     raise InstanceConfigError(
-                        f"esync.toml: unknown setting 'backup.{sub_key}' "
-                        f"(known: {', '.join(_BACKUP_KEYS)})"
+                        f"esync.toml: unknown setting '{key}.{sub_key}' "
+                        f"(known: {', '.join(known)})"
                     )
-                backup[sub_key] = _check("backup", sub_key, sub_value, _BACKUP_KEYS[sub_key])
+                tables[key][sub_key] = _check(key, sub_key, sub_value, known[sub_key])
         elif key in _SCALAR_KEYS:
             values[key] = _check("", key, value, _SCALAR_KEYS[key])
             if isinstance(values[key], list):
@@ -199,13 +226,15 @@ def parse_config(home: Path, raw: dict) -> InstanceConfig:
         else:
             raise InstanceConfigError(
                 f"esync.toml: unknown setting '{key}' (known: "
-                f"{', '.join([*_SCALAR_KEYS, 'backup'])})"
+                f"{', '.join([*_SCALAR_KEYS, *_TABLE_KEYS])})"
             )
     if "name" not in values:
         raise InstanceConfigError("esync.toml: 'name' is required")
     if values.get("web_port", 8000) == values.get("sync_port", 8732):
         raise InstanceConfigError("esync.toml: 'web_port' and 'sync_port' must differ")
-    return InstanceConfig(home=home, backup=BackupSettings(**backup), **values)  # type: ignore[arg-type]
+    backup = BackupSettings(**tables["backup"])  # type: ignore[arg-type]
+    versions = VersionsSettings(**tables["versions"])  # type: ignore[arg-type]
+    return InstanceConfig(home=home, backup=backup, versions=versions, **values)  # type: ignore[arg-type]
 
 
 def render_config(config: InstanceConfig) -> str:
@@ -256,6 +285,13 @@ def render_config(config: InstanceConfig) -> str:
         "# none | initial | every: back up the destination database before a sync.",
         f"mode = {toml_value(c.backup.mode)}",
         f"folder = {toml_value(c.backup.folder)}",
+        "",
+        "[versions]",
+        "# Site files a file sync replaced or deleted are kept under versions/ in this home.",
+        "# After each run the oldest runs' are removed: those older than keep_days days, then",
+        "# more while all together hold over max_bytes bytes. 0: no such limit (keep all).",
+        f"keep_days = {toml_value(c.versions.keep_days)}",
+        f"max_bytes = {toml_value(c.versions.max_bytes)}",
         "",
     ]
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from django.urls import path
 from certificates import views as certificate_views
 from profiles import views as profile_views
 from relationships import views as relationship_views
-from syncengine import content_sync_views, held_views
+from syncengine import content_sync_views, held_views, version_views
 from syncengine import views as engine_views
 
 app_name = "sync"
@@ -47,6 +47,8 @@ urlpatterns = [
     path("collisions/", engine_views.collisions, name="collisions"),
     path("held/", held_views.held, name="held"),
     path("held/<int:held_id>/decide/", held_views.decide, name="held_decide"),
+    path("versions/", version_views.versions, name="versions"),
+    path("versions/restore/", version_views.restore, name="version_restore"),
     path("conflicts/", engine_views.conflict_list, name="conflicts"),
     path("conflicts/<int:conflict_id>/restore/", engine_views.conflict_restore,
          name="conflict_restore"),

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from esync_site.refusal import Refusal
 from syncengine.file_transfer import shown_name
+from syncengine.file_versions import prune_as_configured
 from syncengine.models import SyncRun
 
 
@@ -188,6 +189,9 @@ def finish(run: SyncRun, status: str, message: str = "", **fields) -> None:
            else run.phase, **fields)
     if not connection.in_atomic_block:  # the row now holds the end state
         _progress_file(run.id).unlink(missing_ok=True)
+    # Once per run, after its end is recorded: the kept versions past esync.toml's [versions]
+    # limits go. A disk that refuses is logged there and never fails the run.
+    prune_as_configured()
 
 
 def worker_identity(node: str) -> str:
