@@ -47,6 +47,7 @@ from syncengine.file_state import (
     current_digest,
     digest_of,
     folder_info,
+    is_regular,
     link_info,
     open_to_read,
     remember,
@@ -408,19 +409,11 @@ def check_link_target(relative: str, target: object) -> str:
     return target
 
 
-def _refuse_if_resolved_outside(path: Path, relative: str) -> None:
-    """Refuse a link that, followed on this server (through other links), leaves the root."""
-    resolved = Path(os.path.realpath(path))
-    if not resolved.is_relative_to(Path(os.path.realpath(site_root()))):
-        raise FileRefused(f"{relative!r} is a link leading out of the site root through "
-                          "another link on this server; it is not synced")
-
-
 def link_refusal(relative: str, target: str) -> str | None:
     """Why the link here at `relative` is not sent, or None: it stays inside the root."""
     try:
         check_link_target(relative, target)
-        _refuse_if_resolved_outside(site_root() / relative, relative)
+        _refuse_if_outside(site_root(), relative, relative)  # through other links here
     except FileRefused as error:
         return str(error)
     return None
@@ -435,8 +428,8 @@ def land_link(relative: str, target: object, mtime_ns: int, items: Iterable[str]
     place.parent.mkdir(parents=True, exist_ok=True)
     beside = place.with_name(f"{OWN_FILE_PREFIX}{uuid.uuid4().hex}")
     os.symlink(target, beside)
-    try:
-        _refuse_if_resolved_outside(beside, relative)
+    try:  # followed here, through this server's own links, it must stay inside too
+        _refuse_if_outside(site_root(), str(beside.relative_to(site_root())), relative)
         _replaceable(relative, items, stamp, expected_current, folders_checked)
         os.utime(beside, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
         os.replace(beside, place)
@@ -625,7 +618,7 @@ def info_from(header: dict) -> FileInfo:
                         str(header["digest"]))
     except (KeyError, TypeError, ValueError) as error:
         raise FileRefused("a file header lacks its size, mtime or digest") from error
-    if info.digest == FOLDER or info.digest.startswith("link:"):
+    if not is_regular(info):
         raise FileRefused("a file header names a digest no file has")
     return info
 
